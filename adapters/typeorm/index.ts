@@ -1,0 +1,2 @@
+// Filled in by the TypeORM adapter issue; the entry point exists so the package layout is final.
+export {}

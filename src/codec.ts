@@ -1,0 +1,134 @@
+import { addExtension, Packr } from 'msgpackr'
+
+/**
+ * A type the codec must round-trip exactly that msgpack has no native form for
+ * (Prisma's `Decimal`, say). Adapters register these; the engine knows none of them.
+ */
+export interface CodecExtension<T> {
+  /** msgpack extension type code, 1–127, unique among registered extensions. */
+  readonly type: number
+  /**
+   * Duck-typed test rather than `instanceof`: two copies of a library in one
+   * `node_modules` make two classes, and a value of either must be encoded.
+   */
+  is(value: unknown): value is T
+  /** Turns the value into something msgpack encodes natively (a string, a byte array, an array…). */
+  encode(value: T): unknown
+  /** Rebuilds the value from what `encode` returned; throws on data it does not recognise. */
+  decode(data: unknown): T
+}
+
+// msgpackr's extension table is global to its module. Gating every extension on
+// this flag keeps ours out of any other msgpackr user's encoding in the process.
+let encodingForOrmcache = false
+const registered = new Map<number, CodecExtension<unknown>>()
+
+export function registerCodecExtension<T>(extension: CodecExtension<T>): void {
+  const existing = registered.get(extension.type)
+  if (existing === extension) return
+  if (existing) throw new Error(`ormcache: codec extension type ${extension.type} is already registered`)
+  if (!Number.isInteger(extension.type) || extension.type < 1 || extension.type > 127) {
+    throw new Error(`ormcache: codec extension type must be an integer from 1 to 127; received ${extension.type}`)
+  }
+  registered.set(extension.type, extension as CodecExtension<unknown>)
+  // A class whose `instanceof` answers the duck-typed test, only while we encode.
+  // biome-ignore lint/complexity/noStaticOnlyClass: msgpackr finds extensions by `instanceof`, which only a class can answer
+  const Class = class {
+    static [Symbol.hasInstance](value: unknown): boolean {
+      return encodingForOrmcache && extension.is(value)
+    }
+  }
+  addExtension({
+    Class,
+    type: extension.type,
+    write: (value: T) => extension.encode(value),
+    read: (data: unknown) => extension.decode(data),
+  })
+}
+
+/**
+ * Prisma returns `Bytes` as a plain `Uint8Array`, TypeORM as a `Buffer`;
+ * msgpack has one binary type and msgpackr decodes it as `Buffer`. Plain
+ * `Uint8Array`s are tagged so each comes back as what was stored.
+ */
+const plainUint8Array: CodecExtension<Uint8Array> = {
+  type: 0x2a,
+  is: (value): value is Uint8Array => value instanceof Uint8Array && value.constructor === Uint8Array,
+  encode: (value) => Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+  decode: (data) => {
+    if (!(data instanceof Uint8Array)) throw new TypeError('ormcache: corrupt Uint8Array extension')
+    return new Uint8Array(data)
+  },
+}
+registerCodecExtension(plainUint8Array)
+
+const packr = new Packr({
+  useRecords: false, // plain msgpack maps: no shared record structures to keep in sync across processes
+  copyBuffers: true, // decoded binaries must not alias the cached bytes a later hit decodes again
+  useBigIntExtension: true, // BigInt beyond 64 bits, as Prisma and TypeORM return for bigint columns
+  mapsAsObjects: true,
+})
+
+/** Encodes a query result. Throws when the value holds something msgpack cannot carry (a function, say). */
+export function encodeValue(value: unknown): Buffer {
+  encodingForOrmcache = true
+  try {
+    return packr.pack(value)
+  } finally {
+    encodingForOrmcache = false
+  }
+}
+
+/** Decodes bytes from `encodeValue`; each call returns a new, independent object graph. */
+export function decodeValue(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes)
+}
+
+/** What an L2 entry records beside the value, enough to validate it without decoding the value. */
+export interface EntryHeader {
+  /** The tags the entry depends on, in the order the caller gave them. */
+  readonly tags: readonly string[]
+  /** Each tag's version when the load began; the entry is valid only while they are current. */
+  readonly versions: readonly string[]
+  /** Epoch ms after which the entry is not served. */
+  readonly expiresAt: number
+  /** How long the load took, for early refresh of hot keys. */
+  readonly loadMs: number
+}
+
+const ENTRY_FORMAT = 1
+
+/** An L2 entry: a msgpack header followed by the encoded value, so the value's bytes can go to L1 unchanged. */
+export function encodeEntry(header: EntryHeader, valueBytes: Uint8Array): Buffer {
+  const head = packr.pack([ENTRY_FORMAT, header.tags, header.versions, header.expiresAt, header.loadMs])
+  return Buffer.concat([head, valueBytes])
+}
+
+/**
+ * Splits an L2 entry into its header and value bytes. Returns `undefined` for
+ * anything that is not a well-formed entry of this format: foreign, truncated
+ * or hostile bytes are a miss, never a throw.
+ */
+export function decodeEntry(bytes: Uint8Array): { header: EntryHeader; valueBytes: Uint8Array } | undefined {
+  let head: unknown
+  let end = 0
+  try {
+    packr.unpackMultiple(bytes, (value: unknown, _start?: number, stop?: number) => {
+      head = value
+      end = stop ?? 0
+      return false
+    })
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(head) || head.length !== 5 || head[0] !== ENTRY_FORMAT) return undefined
+  const [, tags, versions, expiresAt, loadMs] = head as unknown[]
+  if (!isStringArray(tags) || !isStringArray(versions) || tags.length !== versions.length) return undefined
+  if (typeof expiresAt !== 'number' || typeof loadMs !== 'number') return undefined
+  if (end <= 0 || end >= bytes.length) return undefined
+  return { header: { tags, versions, expiresAt, loadMs }, valueBytes: bytes.subarray(end) }
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string')
+}

@@ -1,0 +1,12 @@
+export { type Cache, createCache, type GetOrLoadOptions } from './cache.js'
+export type { Duration } from './duration.js'
+export {
+  CacheClosedError,
+  InvalidOptionError,
+  OrmCacheError,
+  type OrmCacheErrorCode,
+  UnkeyableArgsError,
+} from './errors.js'
+export { hashArgs } from './keys.js'
+export type { CacheOptions, L1Options } from './options.js'
+export type { CacheStats } from './stats.js'

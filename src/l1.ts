@@ -1,0 +1,66 @@
+import { LRUCache } from 'lru-cache'
+
+/**
+ * An entry in process memory. The value is kept encoded: every hit decodes a
+ * fresh copy, so a caller mutating its result cannot change the next caller's,
+ * and L1 and L2 hits return exactly the same shapes.
+ */
+export interface L1Entry {
+  readonly valueBytes: Uint8Array
+  readonly tags: readonly string[]
+  /** The process's tag clock when the load began (`TagClock.now()`). */
+  readonly since: number
+  readonly expiresAt: number
+}
+
+// What an entry costs beyond its bytes: the key, the tag strings and the objects
+// holding them. An estimate, but one that keeps the budget honest for small values.
+const ENTRY_OVERHEAD_BYTES = 160
+
+export class L1 {
+  readonly #lru: LRUCache<string, L1Entry>
+
+  constructor(maxBytes: number) {
+    this.#lru = new LRUCache<string, L1Entry>({
+      maxSize: maxBytes,
+      sizeCalculation: (entry, key) => entrySize(key, entry),
+    })
+  }
+
+  get(key: string): L1Entry | undefined {
+    return this.#lru.get(key)
+  }
+
+  /** Stores the entry unless it alone exceeds the byte budget. */
+  set(key: string, entry: L1Entry): void {
+    const { valueBytes } = entry
+    // Encoders and sockets hand out views into larger shared buffers; a view
+    // kept here would pin the whole buffer and make the byte budget a fiction.
+    if (valueBytes.byteLength !== valueBytes.buffer.byteLength) {
+      entry = { ...entry, valueBytes: new Uint8Array(valueBytes) }
+    }
+    this.#lru.set(key, entry)
+  }
+
+  delete(key: string): void {
+    this.#lru.delete(key)
+  }
+
+  clear(): void {
+    this.#lru.clear()
+  }
+
+  get size(): number {
+    return this.#lru.size
+  }
+
+  get bytes(): number {
+    return this.#lru.calculatedSize
+  }
+}
+
+function entrySize(key: string, entry: L1Entry): number {
+  let size = ENTRY_OVERHEAD_BYTES + key.length * 2 + entry.valueBytes.byteLength
+  for (const tag of entry.tags) size += 16 + tag.length * 2
+  return size
+}

@@ -1,0 +1,134 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { type Duration, parseDuration } from './duration.js'
+import { InvalidOptionError } from './errors.js'
+
+export interface L1Options {
+  /**
+   * Upper bound on the encoded bytes held in process memory.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxBytes?: number
+  /**
+   * Longest time an entry is served from memory, however long its TTL.
+   * @default the entry's TTL
+   */
+  ttl?: Duration
+}
+
+export interface CacheOptions {
+  /**
+   * Redis for the shared L2: a URL, ioredis options, or an existing ioredis
+   * `Redis` or `Cluster` (which the cache then uses but never closes).
+   * Without it the cache is in-process only.
+   */
+  redis?: string | RedisOptions | Redis | Cluster
+  /**
+   * Namespace of every key and channel, so apps sharing one Redis never see each other's entries.
+   * @default 'ormcache'
+   */
+  prefix?: string
+  /**
+   * How long an entry is served when the caller gives no TTL.
+   * @default '60s'
+   */
+  ttl?: Duration
+  /** The in-process tier; `false` turns it off. */
+  l1?: false | L1Options
+  /**
+   * Results that encode to more bytes than this are returned but not cached.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxEntryBytes?: number
+  /**
+   * Longest wait for one Redis operation before the cache carries on without Redis.
+   * @default '250ms'
+   */
+  timeout?: Duration
+  /**
+   * Lifetime of a tag's version in Redis, renewed while entries use it. An entry
+   * outliving its tag's version is dropped, never served stale.
+   * @default '1d'
+   */
+  tagTtl?: Duration
+}
+
+export interface ResolvedOptions {
+  readonly redis: CacheOptions['redis']
+  readonly prefix: string
+  readonly ttlMs: number
+  readonly l1: false | { readonly maxBytes: number; readonly ttlMs: number | undefined }
+  readonly maxEntryBytes: number
+  readonly timeoutMs: number
+  readonly tagTtlMs: number
+}
+
+const KNOWN_OPTIONS = new Set<string>(['redis', 'prefix', 'ttl', 'l1', 'maxEntryBytes', 'timeout', 'tagTtl'])
+const KNOWN_L1_OPTIONS = new Set<string>(['maxBytes', 'ttl'])
+// Braces are excluded because `{…}` in a key picks its Redis Cluster slot.
+const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/
+
+/** Validates options once, at construction, so a typo fails where it was made and not on the first query. */
+export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
+  rejectUnknown(options, KNOWN_OPTIONS, '')
+  const prefix = options.prefix ?? 'ormcache'
+  if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
+    throw new InvalidOptionError('prefix', '1 to 64 characters from A-Z a-z 0-9 _ . : -', prefix)
+  }
+  const ttlMs = parseDuration(options.ttl ?? '60s', 'ttl', 1)
+  const tagTtlMs = parseDuration(options.tagTtl ?? '1d', 'tagTtl', 1_000)
+  return {
+    redis: validateRedis(options.redis),
+    prefix,
+    ttlMs,
+    l1: resolveL1(options.l1),
+    maxEntryBytes: positiveInteger(options.maxEntryBytes ?? 1_048_576, 'maxEntryBytes'),
+    timeoutMs: parseDuration(options.timeout ?? '250ms', 'timeout', 1),
+    tagTtlMs,
+  }
+}
+
+function resolveL1(l1: CacheOptions['l1']): ResolvedOptions['l1'] {
+  if (l1 === false) return false
+  if (l1 === undefined || (l1 as unknown) === true) return { maxBytes: 64 * 1024 * 1024, ttlMs: undefined }
+  if (l1 === null || typeof l1 !== 'object') throw new InvalidOptionError('l1', 'false or { maxBytes, ttl }', l1)
+  rejectUnknown(l1, KNOWN_L1_OPTIONS, 'l1.')
+  return {
+    maxBytes: positiveInteger(l1.maxBytes ?? 64 * 1024 * 1024, 'l1.maxBytes'),
+    ttlMs: l1.ttl === undefined ? undefined : parseDuration(l1.ttl, 'l1.ttl', 1),
+  }
+}
+
+function validateRedis(redis: unknown): CacheOptions['redis'] {
+  if (redis === undefined || typeof redis === 'string') {
+    if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
+      throw new InvalidOptionError(
+        'redis',
+        'a redis:// or rediss:// URL, ioredis options, or an ioredis Redis/Cluster',
+        redis,
+      )
+    }
+    return redis
+  }
+  if (redis !== null && typeof redis === 'object' && !Array.isArray(redis)) return redis as CacheOptions['redis']
+  throw new InvalidOptionError(
+    'redis',
+    'a redis:// or rediss:// URL, ioredis options, or an ioredis Redis/Cluster',
+    redis,
+  )
+}
+
+function positiveInteger(value: unknown, option: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(option, 'a positive whole number of bytes', value)
+  }
+  return value
+}
+
+function rejectUnknown(options: object, known: Set<string>, path: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      throw new InvalidOptionError(`${path}${key}`, `one of the known options (${[...known].join(', ')})`, key)
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Lua run inside Redis, each registered once per client with ioredis
+ * `defineCommand` (EVALSHA, with a reload on NOSCRIPT). Names carry a format
+ * version so two releases sharing a client cannot run each other's script.
+ *
+ * Data layout (prefix `p`):
+ *   p:e:<key>        an entry: msgpack header (tags, their versions, expiry) + msgpack value
+ *   {p}:t:<tag>      a tag's current version: a unique id, replaced on every invalidation.
+ *                    All tags of a prefix share one cluster slot, through the `{p}` hash tag,
+ *                    so one script can read or replace any set of them.
+ *
+ * Versions are unique ids, never counters: a counter restarts at 0 when its key
+ * is evicted or Redis restarts empty, and an old entry would match again (ABA).
+ * A missing tag therefore gets a new id, which no stored entry carries.
+ */
+
+// Current version of each tag in KEYS[first..], creating missing ones. Shared by READ and TAGS.
+const TAG_VERSIONS_LUA = `
+local function tag_versions(first, fresh, ttl)
+  local versions = {}
+  for i = first, #KEYS do
+    local version = redis.call('GET', KEYS[i])
+    if not version then
+      version = fresh .. '.' .. i
+      redis.call('SET', KEYS[i], version, 'PX', ttl)
+    elseif redis.call('PTTL', KEYS[i]) < ttl / 2 then
+      -- Keep tags alive while entries depend on them; an expired tag only costs misses.
+      redis.call('PEXPIRE', KEYS[i], ttl)
+    end
+    versions[#versions + 1] = version
+  end
+  return versions
+end
+`
+
+/**
+ * READ — an entry and its tags' current versions in one round trip (standalone Redis).
+ * KEYS[1] entry, KEYS[2..] tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms.
+ * Returns { entry or false, version of KEYS[2], version of KEYS[3], … }.
+ */
+export const READ_SCRIPT = `${TAG_VERSIONS_LUA}
+local entry = redis.call('GET', KEYS[1])
+local versions = tag_versions(2, ARGV[1], tonumber(ARGV[2]))
+table.insert(versions, 1, entry)
+return versions
+`
+
+/**
+ * TAGS — the tags' current versions (Redis Cluster, where entries live in other slots than tags).
+ * KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms. Returns the versions in KEYS order.
+ */
+export const TAGS_SCRIPT = `${TAG_VERSIONS_LUA}
+return tag_versions(1, ARGV[1], tonumber(ARGV[2]))
+`
+
+/**
+ * STORE — sets the entry only if every tag still has the version captured before
+ * the load, so a load that raced an invalidation leaves nothing behind.
+ * KEYS[1] entry, KEYS[2..] tags; ARGV[1] entry bytes, ARGV[2] entry TTL in ms,
+ * ARGV[3..] the captured versions in KEYS order. Returns 1 if stored, 0 if a tag moved on.
+ */
+export const STORE_SCRIPT = `
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i + 1] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`
+
+/**
+ * MATCH — 1 if every tag still has the given version (Redis Cluster, before a plain SET of the entry).
+ * KEYS tags; ARGV the captured versions in KEYS order.
+ */
+export const MATCH_SCRIPT = `
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i] then return 0 end
+end
+return 1
+`
+
+/**
+ * INVALIDATE — gives every tag a new unique version, which every entry loaded
+ * under the old one no longer matches. O(tags), whatever the number of entries.
+ * KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms.
+ */
+export const INVALIDATE_SCRIPT = `
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1] .. '.' .. i, 'PX', ARGV[2])
+end
+return #KEYS
+`
+
+export const SCRIPTS = {
+  ormcacheReadV1: READ_SCRIPT,
+  ormcacheTagsV1: TAGS_SCRIPT,
+  ormcacheStoreV1: STORE_SCRIPT,
+  ormcacheMatchV1: MATCH_SCRIPT,
+  ormcacheInvalidateV1: INVALIDATE_SCRIPT,
+} as const

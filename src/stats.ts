@@ -1,0 +1,51 @@
+/** Counters since the cache was created. Read with `cache.stats()`; each call returns a snapshot. */
+export interface CacheStats {
+  /** Served from this process's memory. */
+  l1Hits: number
+  /** Served from Redis. */
+  l2Hits: number
+  /** Neither tier had a valid entry; the loader ran (or a concurrent load was joined). */
+  misses: number
+  /** Loader runs. Fewer than `misses` when concurrent misses shared one load. */
+  loads: number
+  /** Callers that waited for a load already under way in this process instead of starting their own. */
+  sharedLoads: number
+  /** Entries found but refused because a tag changed since they were loaded. */
+  staleRejects: number
+  /** Loads whose result was not stored because a tag changed while they ran. */
+  staleSetsPrevented: number
+  /** Values not cached because they exceed `maxEntryBytes`. */
+  oversized: number
+  /** Values not cached because the codec cannot encode them. */
+  unencodable: number
+  /** Bytes in Redis that were not a valid entry: counted, deleted, treated as a miss. */
+  corruptEntries: number
+  /** Redis operations that failed or timed out; the cache carried on without Redis. */
+  redisErrors: number
+  /** Tags invalidated through `invalidate()`. */
+  invalidations: number
+  /** Tag invalidations that could not reach Redis yet and wait to be replayed. */
+  pendingInvalidations: number
+  /** Entries held in L1 and their measured size. */
+  l1Entries: number
+  l1Bytes: number
+}
+
+export type CounterName = Exclude<keyof CacheStats, 'pendingInvalidations' | 'l1Entries' | 'l1Bytes'>
+
+export class Counters {
+  readonly values: Record<CounterName, number> = {
+    l1Hits: 0,
+    l2Hits: 0,
+    misses: 0,
+    loads: 0,
+    sharedLoads: 0,
+    staleRejects: 0,
+    staleSetsPrevented: 0,
+    oversized: 0,
+    unencodable: 0,
+    corruptEntries: 0,
+    redisErrors: 0,
+    invalidations: 0,
+  }
+}

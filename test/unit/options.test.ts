@@ -1,0 +1,54 @@
+import { describe, expect, test } from 'vitest'
+import { type CacheOptions, createCache, InvalidOptionError } from '../../src/index.js'
+
+function rejects(options: unknown, option: string): void {
+  let caught: unknown
+  try {
+    createCache(options as CacheOptions)
+  } catch (error) {
+    caught = error
+  }
+  expect(caught).toBeInstanceOf(InvalidOptionError)
+  expect((caught as InvalidOptionError).option).toBe(option)
+  expect((caught as InvalidOptionError).code).toBe('E_INVALID_OPTION')
+  expect((caught as Error).message).toContain(`\`${option}\``)
+}
+
+describe('options are validated at construction', () => {
+  test('ttl: -5 names ttl', () => rejects({ ttl: -5 }, 'ttl'))
+  test('ttl: zero and words are refused', () => {
+    rejects({ ttl: 0 }, 'ttl')
+    rejects({ ttl: 'soon' }, 'ttl')
+  })
+  test('prefix must be safe for keys and cluster slots', () => {
+    rejects({ prefix: '' }, 'prefix')
+    rejects({ prefix: 'a{b}' }, 'prefix')
+    rejects({ prefix: 'has space' }, 'prefix')
+    rejects({ prefix: 7 }, 'prefix')
+  })
+  test('l1 options', () => {
+    rejects({ l1: 'big' }, 'l1')
+    rejects({ l1: { maxBytes: -1 } }, 'l1.maxBytes')
+    rejects({ l1: { maxBytes: 1.5 } }, 'l1.maxBytes')
+    rejects({ l1: { ttl: '1 year' } }, 'l1.ttl')
+    rejects({ l1: { maxbytes: 10 } }, 'l1.maxbytes')
+  })
+  test('sizes, timeouts and tag lifetimes', () => {
+    rejects({ maxEntryBytes: 0 }, 'maxEntryBytes')
+    rejects({ timeout: 0 }, 'timeout')
+    rejects({ tagTtl: '1ms' }, 'tagTtl')
+  })
+  test('redis must be a URL, options or a client', () => {
+    rejects({ redis: 'localhost:6379' }, 'redis')
+    rejects({ redis: 6379 }, 'redis')
+    rejects({ redis: ['redis://a'] }, 'redis')
+  })
+  test('a misspelt option is named rather than ignored', () => {
+    rejects({ tll: '5s' }, 'tll')
+  })
+  test('valid options construct a cache', async () => {
+    const cache = createCache({ ttl: '30s', l1: { maxBytes: 1024, ttl: 500 }, maxEntryBytes: 10, timeout: '50ms' })
+    expect(cache.stats().l1Entries).toBe(0)
+    await cache.close()
+  })
+})
