@@ -27,6 +27,7 @@ export class L2 {
   readonly #timeoutMs: number
   readonly #tagTtlMs: number
   readonly #maxEntryBytes: number
+  #connected: Promise<void> | undefined
 
   constructor(redis: RedisConnection, prefix: string, timeoutMs: number, tagTtlMs: number, maxEntryBytes: number) {
     this.#maxEntryBytes = maxEntryBytes
@@ -45,7 +46,7 @@ export class L2 {
     let versions: string[]
     if (this.#redis.isCluster) {
       // Entries and tags live in different slots: two commands, sent together.
-      const [entry, tagVersions] = await this.#timed(
+      const [entry, tagVersions] = await this.#timed(() =>
         Promise.all([
           this.#redis.client.getBuffer(entryKey),
           tagKeys.length === 0
@@ -56,7 +57,7 @@ export class L2 {
       bytes = entry
       versions = tagVersions
     } else {
-      const reply = await this.#timed(
+      const reply = await this.#timed(() =>
         this.#redis.commands.ormcacheReadV1Buffer(
           1 + tagKeys.length,
           entryKey,
@@ -85,13 +86,15 @@ export class L2 {
       // Not atomic across slots: an invalidation may land between the check and
       // the SET. Readers compare versions on every read, so such an entry is never served.
       if (tagKeys.length > 0) {
-        const current = await this.#timed(this.#redis.commands.ormcacheMatchV1(tagKeys.length, ...tagKeys, ...versions))
+        const current = await this.#timed(() =>
+          this.#redis.commands.ormcacheMatchV1(tagKeys.length, ...tagKeys, ...versions),
+        )
         if (current !== 1) return false
       }
-      await this.#timed(this.#redis.client.set(entryKey, bytes, 'PX', ttlMs))
+      await this.#timed(() => this.#redis.client.set(entryKey, bytes, 'PX', ttlMs))
       return true
     }
-    const stored = await this.#timed(
+    const stored = await this.#timed(() =>
       this.#redis.commands.ormcacheStoreV1(1 + tagKeys.length, entryKey, ...tagKeys, bytes, ttlMs, ...versions),
     )
     return stored === 1
@@ -99,22 +102,44 @@ export class L2 {
 
   /** Drops an entry whose bytes turned out not to be one of ours. */
   async delete(key: string): Promise<void> {
-    await this.#timed(this.#redis.client.del(this.#entryPrefix + key))
+    await this.#timed(() => this.#redis.client.del(this.#entryPrefix + key))
   }
 
   async invalidate(tags: readonly string[], freshVersion: string): Promise<void> {
     if (tags.length === 0) return
     const tagKeys = tags.map((tag) => this.#tagPrefix + tag)
-    await this.#timed(
+    await this.#timed(() =>
       this.#redis.commands.ormcacheInvalidateV1(tagKeys.length, ...tagKeys, freshVersion, this.#tagTtlMs),
     )
   }
 
-  #timed<T>(operation: Promise<T>): Promise<T> {
+  /** Runs one Redis operation, waiting for a connection still being made, all within the timeout. */
+  #timed<T>(operation: () => Promise<T>): Promise<T> {
+    const status = this.#redis.client.status
+    const run = status === 'ready' ? operation() : this.#afterConnect(status).then(operation)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RedisTimeoutError(this.#timeoutMs)), this.#timeoutMs)
     })
-    return Promise.race([operation, timeout]).finally(() => clearTimeout(timer))
+    return Promise.race([run, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  /**
+   * Commands sent while the first connection is being made would fail at once
+   * (our clients keep no offline queue), so they wait for it; a connection that
+   * was lost fails them at once instead, and the cache carries on without Redis.
+   */
+  #afterConnect(status: string): Promise<void> {
+    if (status === 'wait') void this.#redis.client.connect().catch(() => {})
+    else if (status !== 'connecting' && status !== 'connect') {
+      return Promise.reject(new Error(`ormcache: Redis is not connected (${status})`))
+    }
+    this.#connected ??= new Promise<void>((resolve) => {
+      this.#redis.client.once('ready', () => {
+        this.#connected = undefined
+        resolve()
+      })
+    })
+    return this.#connected
   }
 }
