@@ -1,17 +1,22 @@
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ALL_TAGS, InvalidationBus } from './bus.js'
 import { decodeValue, type EntryHeader, encodeEntry, encodeValue } from './codec.js'
 import { type Duration, parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionError } from './errors.js'
+import { CHANNELS } from './events.js'
 import { L1 } from './l1.js'
-import { L2 } from './l2.js'
+import { L2, type L2Read } from './l2.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { connectRedis, type RedisConnection } from './redis/connection.js'
 import { type CacheStats, Counters } from './stats.js'
 import { TagClock } from './tag-clock.js'
 
 export interface GetOrLoadOptions {
-  /** How long this entry is served; overrides the cache's `ttl`. */
+  /** How long this entry is fresh; overrides the cache's `ttl`. */
   ttl?: Duration
+  /** How long after that it may be served while it refreshes; overrides the cache's `swr`. */
+  swr?: Duration
 }
 
 export interface Cache {
@@ -26,8 +31,14 @@ export interface Cache {
     loader: () => T | Promise<T>,
     options?: GetOrLoadOptions,
   ): Promise<T>
-  /** Makes every entry carrying one of `tags` a miss; when it resolves, this process's next read loads fresh. */
+  /**
+   * Makes every entry carrying one of `tags` a miss, here and in every instance
+   * sharing the Redis. When it resolves, this process's next read loads fresh;
+   * other instances' memory follows within the pub/sub delay.
+   */
   invalidate(tags: readonly string[]): Promise<void>
+  /** Makes every entry a miss, as `invalidate` does for tags: for writes whose reach cannot be told. */
+  invalidateAll(): Promise<void>
   stats(): CacheStats
   /** Waits for pending writes to Redis and closes the connections the cache opened itself. */
   close(): Promise<void>
@@ -50,6 +61,26 @@ interface LoadResult {
   readonly bytes?: Uint8Array
 }
 
+/** Everything one `getOrLoad` needs beyond the key, resolved once. */
+interface LoadRequest {
+  readonly key: string
+  readonly tags: readonly string[]
+  /** `tags` plus the namespace-wide tag that `invalidateAll` replaces: what an L2 entry depends on. */
+  readonly l2Tags: readonly string[]
+  readonly loader: () => unknown
+  readonly ttlMs: number
+  readonly swrMs: number
+  /** The tag clock when the request began; anything invalidated after makes its result unstorable. */
+  readonly since: number
+}
+
+/** What a stored entry says about its age, from either tier. */
+interface Freshness {
+  readonly expiresAt: number
+  readonly staleUntil: number
+  readonly loadMs: number
+}
+
 const REPLAY_INTERVAL_MS = 1_000
 
 class TieredCache implements Cache {
@@ -59,24 +90,62 @@ class TieredCache implements Cache {
   readonly #l1: L1 | undefined
   readonly #redis: RedisConnection | undefined
   readonly #l2: L2 | undefined
+  readonly #bus: InvalidationBus | undefined
   readonly #flights = new Map<string, Flight>()
-  /** Writes to Redis nobody waits for (entry stores); `close()` lets them finish. */
+  /** Keys being refreshed in the background (early refresh, stale-while-revalidate). */
+  readonly #refreshing = new Set<string>()
+  /** Writes to Redis nobody waits for (entry stores, unlocks); `close()` lets them finish. */
   readonly #background = new Set<Promise<unknown>>()
   /** Tags whose invalidation has not reached Redis yet; their entries there are not trusted. */
   readonly #pendingTags = new Set<string>()
   #replayTimer: NodeJS.Timeout | undefined
+  #redisRunId: string | undefined
   #closed = false
-  // Tag versions must be unique across processes and restarts: a random id per
-  // cache instance, then a counter, costs nothing per call and never repeats.
+  // Tag versions and lock tokens must be unique across processes and restarts:
+  // a random id per cache instance, then a counter, costs nothing per call.
   readonly #instanceId = randomBytes(9).toString('base64url')
-  #versionCounter = 0
+  #sequence = 0
 
   constructor(options: ResolvedOptions) {
     this.#options = options
     this.#l1 = options.l1 === false ? undefined : new L1(options.l1.maxBytes)
-    if (options.redis !== undefined) {
-      this.#redis = connectRedis(options.redis, options.timeoutMs)
-      this.#l2 = new L2(this.#redis, options.prefix, options.timeoutMs, options.tagTtlMs, options.maxEntryBytes)
+    if (options.redis === undefined) return
+    const redis = connectRedis(options.redis, options.timeoutMs)
+    this.#redis = redis
+    // Channels are not subject to ioredis keyPrefix; the prefix keeps two apps' buses apart anyway.
+    const channel = `${redis.client.options.keyPrefix ?? ''}${options.prefix}:bus`
+    this.#l2 = new L2(
+      redis,
+      { ...options, channel },
+      {
+        recover: () => this.#replayPending(true),
+        onOpen: () => {
+          this.#counters.values.circuitOpens++
+          publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'open' }))
+        },
+        onClose: () => {
+          // Invalidations from other instances may have been lost while Redis was away.
+          this.#clock.invalidateAll()
+          publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'closed' }))
+        },
+      },
+    )
+    this.#bus = new InvalidationBus(redis.client, channel, this.#instanceId, {
+      onInvalidate: (tags) => {
+        this.#counters.values.invalidationsReceived++
+        if (tags === undefined) this.#clock.invalidateAll()
+        else this.#clock.invalidate(tags)
+        publish(CHANNELS.invalidate, () => ({ prefix: options.prefix, tags, origin: 'remote' }))
+      },
+      onResubscribed: () => {
+        this.#clock.invalidateAll()
+        publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'live' }))
+      },
+      onDisconnected: () => publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'down' })),
+    })
+    if (!redis.isCluster) {
+      redis.client.on('ready', () => void this.#checkRunId())
+      if (redis.client.status === 'ready') void this.#checkRunId()
     }
   }
 
@@ -90,14 +159,15 @@ class TieredCache implements Cache {
     if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key)
     if (!Array.isArray(tags)) throw new InvalidOptionError('tags', 'an array of strings', tags)
 
-    const l1Entry = this.#l1?.get(key)
+    const memoryTrusted = this.#memoryTrusted()
+    const l1Entry = memoryTrusted ? this.#l1?.get(key) : undefined
     if (l1Entry !== undefined) {
-      if (
-        l1Entry.expiresAt > Date.now() &&
-        sameTags(l1Entry.tags, tags) &&
-        this.#clock.isCurrent(l1Entry.tags, l1Entry.since)
-      ) {
+      const now = Date.now()
+      if (now < l1Entry.staleUntil && sameTags(l1Entry.tags, tags) && this.#clock.isCurrent(tags, l1Entry.since)) {
         this.#counters.values.l1Hits++
+        publish(CHANNELS.hit, () => ({ prefix: this.#options.prefix, key, tier: 'l1' }))
+        if (this.#needsRefresh(l1Entry, now)) this.#refreshInBackground(key, tags, loader, options)
+        if (now >= l1Entry.expiresAt) this.#counters.values.staleServed++
         return decodeValue(l1Entry.valueBytes) as T
       }
       this.#l1?.delete(key)
@@ -111,106 +181,19 @@ class TieredCache implements Cache {
       const shared = await flight.result
       return (shared.bytes === undefined ? shared.value : decodeValue(shared.bytes)) as T
     }
-
-    const ttlMs = options?.ttl === undefined ? this.#options.ttlMs : parseDuration(options.ttl, 'ttl', 1)
-    validateTags(tags)
-    const since = this.#clock.now()
-    const result = this.#load(key, tags, loader, ttlMs, since)
-    this.#flights.set(key, { tags, since, result })
-    try {
-      return (await result).value as T
-    } finally {
-      if (this.#flights.get(key)?.result === result) this.#flights.delete(key)
-    }
-  }
-
-  async #load(
-    key: string,
-    tags: readonly string[],
-    loader: () => unknown,
-    ttlMs: number,
-    since: number,
-  ): Promise<LoadResult> {
-    const startedAt = Date.now()
-    // Captured before the loader runs: the entry is valid only while these are current.
-    let versions: readonly string[] | undefined
-    if (this.#l2 !== undefined && !this.#hasPendingInvalidation(tags)) {
-      try {
-        const read = await this.#l2.read(key, tags, this.#freshVersion())
-        versions = read.versions
-        if (read.corrupt) this.#counters.values.corruptEntries++
-        const hit = read.entry && this.#servable(read.entry.header, tags, versions)
-        if (hit) {
-          const value = this.#decodeStored(key, read.entry.valueBytes)
-          if (value !== undefined) {
-            this.#counters.values.l2Hits++
-            this.#storeInL1(key, tags, since, read.entry.valueBytes, read.entry.header.expiresAt)
-            return { value: value.decoded, bytes: read.entry.valueBytes }
-          }
-        } else if (read.entry !== undefined) {
-          this.#counters.values.staleRejects++
-        }
-      } catch {
-        this.#counters.values.redisErrors++
-        versions = undefined
-      }
-    }
-
-    this.#counters.values.misses++
-    this.#counters.values.loads++
-    const value = await loader()
-    const loadMs = Date.now() - startedAt
-    let bytes: Buffer
-    try {
-      bytes = encodeValue(value)
-    } catch {
-      this.#counters.values.unencodable++
-      return { value }
-    }
-    if (bytes.byteLength > this.#options.maxEntryBytes) {
-      this.#counters.values.oversized++
-      return { value }
-    }
-    if (!this.#clock.isCurrent(tags, since)) {
-      this.#counters.values.staleSetsPrevented++
-      return { value, bytes }
-    }
-    // TTL counts from before the read, so an entry never claims data younger than it is.
-    const expiresAt = startedAt + ttlMs
-    // With Redis configured but unreachable, other processes' invalidations cannot
-    // reach this one, so nothing loaded now may be served from memory later.
-    if (this.#l2 === undefined || versions !== undefined) this.#storeInL1(key, tags, since, bytes, expiresAt)
-    if (this.#l2 !== undefined && versions !== undefined) {
-      const header: EntryHeader = { tags, versions, expiresAt, loadMs }
-      this.#inBackground(
-        this.#l2.store(key, tags, versions, encodeEntry(header, bytes), ttlMs).then(
-          (stored) => {
-            if (!stored) this.#counters.values.staleSetsPrevented++
-          },
-          () => {
-            this.#counters.values.redisErrors++
-          },
-        ),
-      )
-    }
-    return { value, bytes }
+    if (!memoryTrusted && this.#l1 !== undefined) this.#counters.values.bypassed++
+    const result = this.#fly(this.#request(key, tags, loader, options), false)
+    return (await result).value as T
   }
 
   async invalidate(tags: readonly string[]): Promise<void> {
-    if (this.#closed) throw new CacheClosedError()
     validateTags(tags)
     if (tags.length === 0) return
-    // Locally first and synchronously: this process's L1 and loads under way stop being served at once.
-    this.#clock.invalidate(tags)
-    this.#counters.values.invalidations += tags.length
-    if (this.#l2 === undefined) return
-    try {
-      await this.#l2.invalidate(tags, this.#freshVersion())
-    } catch {
-      this.#counters.values.redisErrors++
-      for (const tag of tags) this.#pendingTags.add(tag)
-      this.#scheduleReplay()
-    }
+    await this.#invalidate(tags)
+  }
+
+  async invalidateAll(): Promise<void> {
+    await this.#invalidate([ALL_TAGS])
   }
 
   stats(): CacheStats {
@@ -226,63 +209,343 @@ class TieredCache implements Cache {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#replayTimer)
+    this.#l2?.close()
+    await Promise.allSettled([...this.#flights.values()].map((flight) => flight.result))
     await Promise.allSettled([...this.#background])
     this.#l1?.clear()
+    await this.#bus?.close()
     if (this.#redis?.owned) {
-      await this.#redis.client.quit().catch(() => this.#redis?.client.disconnect())
+      const { client } = this.#redis
+      await client.quit().catch(() => client.disconnect())
     }
   }
 
-  #servable(header: EntryHeader, tags: readonly string[], versions: readonly string[]): boolean {
-    if (header.expiresAt <= Date.now() || !sameTags(header.tags, tags)) return false
-    for (let i = 0; i < versions.length; i++) {
-      if (header.versions[i] !== versions[i]) return false
+  #request(key: string, tags: readonly string[], loader: () => unknown, options?: GetOrLoadOptions): LoadRequest {
+    validateTags(tags)
+    return {
+      key,
+      tags,
+      l2Tags: [...tags, ALL_TAGS],
+      loader,
+      ttlMs: options?.ttl === undefined ? this.#options.ttlMs : parseDuration(options.ttl, 'ttl', 1),
+      swrMs: options?.swr === undefined ? this.#options.swrMs : parseDuration(options.swr, 'swr'),
+      since: this.#clock.now(),
     }
-    return true
   }
 
-  /** Decodes a value read from Redis; bytes that do not decode are deleted and count as a miss. */
-  #decodeStored(key: string, valueBytes: Uint8Array): { decoded: unknown } | undefined {
+  /** Runs `#load` as the key's flight, which concurrent callers in this process join. */
+  #fly(request: LoadRequest, refreshing: boolean): Promise<LoadResult> {
+    const result = this.#load(request, refreshing)
+    const flight: Flight = { tags: request.tags, since: request.since, result }
+    this.#flights.set(request.key, flight)
+    const land = () => {
+      if (this.#flights.get(request.key) === flight) this.#flights.delete(request.key)
+    }
+    result.then(land, land)
+    return result
+  }
+
+  async #load(request: LoadRequest, refreshing: boolean): Promise<LoadResult> {
+    const { key } = request
+    const startedAt = Date.now()
+    const l2 =
+      this.#l2 !== undefined && this.#l2.available && !this.#hasPendingInvalidation(request.tags) ? this.#l2 : undefined
+    if (this.#l2 !== undefined && l2 === undefined) this.#counters.values.bypassed++
+    // Captured before the loader runs: the entry is valid only while these are current.
+    let versions: readonly string[] | undefined
+    let lockToken: string | undefined
+    if (l2 !== undefined) {
+      try {
+        const read = await l2.read(key, request.l2Tags, this.#nextId())
+        versions = read.versions
+        const hit = this.#serveFromL2(request, read, refreshing)
+        if (hit !== undefined) return hit
+        if (this.#options.lock !== false) {
+          const claim = await this.#claimLoad(l2, request, refreshing)
+          if ('hit' in claim) return claim.hit
+          // Another instance holds the lock and will renew the entry: nothing to do.
+          if (claim.skip) return { value: undefined }
+          lockToken = claim.token
+          versions = claim.versions ?? versions
+        }
+      } catch (error) {
+        this.#redisError(error)
+        versions = undefined
+      }
+    }
+
+    this.#counters.values.misses++
+    publish(CHANNELS.miss, () => ({ prefix: this.#options.prefix, key }))
+    let value: unknown
     try {
-      return { decoded: decodeValue(valueBytes) }
-    } catch {
-      this.#counters.values.corruptEntries++
-      this.#inBackground(this.#l2?.delete(key).catch(() => this.#counters.values.redisErrors++))
+      value = await this.#runLoader(request)
+    } catch (error) {
+      if (lockToken !== undefined) this.#unlockInBackground(key, lockToken)
+      throw error
+    }
+    const loadMs = Date.now() - startedAt
+    const bytes = this.#encode(value)
+    if (bytes !== undefined) {
+      // TTL counts from before the read, so an entry never claims data younger than it is.
+      const expiresAt = startedAt + request.ttlMs
+      const freshness = { expiresAt, staleUntil: expiresAt + request.swrMs, loadMs }
+      // With Redis configured but unreachable, other instances' invalidations cannot
+      // reach this one, so nothing loaded now may be served from memory later.
+      if ((this.#l2 === undefined || versions !== undefined) && this.#stillCurrent(request)) {
+        this.#storeInL1(request, bytes, freshness)
+      }
+      // Redis refuses the entry if a tag's version moved on since `versions` were read.
+      if (l2 !== undefined && versions !== undefined && !this.#hasPendingInvalidation(request.tags)) {
+        const header: EntryHeader = { tags: request.l2Tags, versions, expiresAt, loadMs }
+        this.#storeInL2(l2, request, versions, encodeEntry(header, bytes), lockToken)
+        return { value, bytes }
+      }
+    }
+    if (lockToken !== undefined) this.#unlockInBackground(key, lockToken)
+    return bytes === undefined ? { value } : { value, bytes }
+  }
+
+  /** A valid entry from Redis, or `undefined` when it is missing, invalidated, expired or unreadable. */
+  #serveFromL2(request: LoadRequest, read: L2Read, refreshing: boolean): LoadResult | undefined {
+    if (read.corrupt) this.#counters.values.corruptEntries++
+    const { entry } = read
+    if (entry === undefined) return undefined
+    const { header } = entry
+    if (!sameTags(header.tags, request.l2Tags) || !sameTags(header.versions, read.versions)) {
+      this.#counters.values.staleRejects++
+      publish(CHANNELS.staleReject, () => ({ prefix: this.#options.prefix, key: request.key }))
       return undefined
     }
+    const now = Date.now()
+    const freshness = {
+      expiresAt: header.expiresAt,
+      staleUntil: header.expiresAt + request.swrMs,
+      loadMs: header.loadMs,
+    }
+    if (now >= freshness.staleUntil) return undefined
+    // A refresh takes the entry only if another instance already renewed it.
+    if (refreshing && this.#needsRefresh(freshness, now)) return undefined
+    let value: unknown
+    try {
+      value = decodeValue(entry.valueBytes)
+    } catch {
+      this.#counters.values.corruptEntries++
+      this.#inBackground(this.#l2?.delete(request.key).catch((error) => this.#redisError(error)))
+      return undefined
+    }
+    this.#counters.values.l2Hits++
+    publish(CHANNELS.hit, () => ({ prefix: this.#options.prefix, key: request.key, tier: 'l2' }))
+    this.#storeInL1(request, entry.valueBytes, freshness)
+    if (!refreshing && this.#needsRefresh(freshness, now)) {
+      this.#refreshInBackground(request.key, request.tags, request.loader, { ttl: request.ttlMs, swr: request.swrMs })
+    }
+    if (now >= freshness.expiresAt) this.#counters.values.staleServed++
+    return { value, bytes: entry.valueBytes }
   }
 
-  #storeInL1(key: string, tags: readonly string[], since: number, valueBytes: Uint8Array, expiresAt: number): void {
+  /**
+   * The cross-instance half of stampede protection: take the key's lock and
+   * load, or wait for the holder's entry. Waiters poll with a short, growing
+   * interval; if the holder dies its lock expires and a waiter takes over, and
+   * no waiter waits past `lock.wait` before loading itself.
+   */
+  async #claimLoad(
+    l2: L2,
+    request: LoadRequest,
+    refreshing: boolean,
+  ): Promise<{ hit: LoadResult } | { token?: string; versions?: readonly string[]; skip?: boolean }> {
+    const lock = this.#options.lock as { ttlMs: number; waitMs: number }
+    const token = this.#nextId()
+    if (await l2.lock(request.key, token, lock.ttlMs)) return { token }
+    // Another instance is already refreshing this entry: keep serving what we have.
+    if (refreshing) return { skip: true }
+    this.#counters.values.lockWaits++
+    const startedAt = Date.now()
+    const deadline = startedAt + lock.waitMs
+    const outcome = (name: string) => () => ({
+      prefix: this.#options.prefix,
+      key: request.key,
+      outcome: name,
+      waitedMs: Date.now() - startedAt,
+    })
+    let pauseMs = 1
+    let versions: readonly string[] | undefined
+    while (Date.now() < deadline && !this.#closed) {
+      await sleep(Math.min(pauseMs, Math.max(deadline - Date.now(), 0)))
+      pauseMs = Math.min(pauseMs * 1.5, 25)
+      const [read, locked] = await Promise.all([
+        l2.read(request.key, request.l2Tags, this.#nextId()),
+        l2.isLocked(request.key),
+      ])
+      versions = read.versions
+      const hit = this.#serveFromL2(request, read, false)
+      if (hit !== undefined) {
+        publish(CHANNELS.lockWait, outcome('filled'))
+        return { hit }
+      }
+      // The holder finished without storing (a failed load, a raced invalidation) or died: take over.
+      if (!locked && (await l2.lock(request.key, token, lock.ttlMs))) {
+        publish(CHANNELS.lockWait, outcome('acquired'))
+        return { token, versions }
+      }
+    }
+    this.#counters.values.lockTimeouts++
+    publish(CHANNELS.lockWait, outcome('timeout'))
+    return { versions }
+  }
+
+  async #runLoader(request: LoadRequest): Promise<unknown> {
+    this.#counters.values.loads++
+    const startedAt = performance.now()
+    const value = await request.loader()
+    publish(CHANNELS.load, () => ({
+      prefix: this.#options.prefix,
+      key: request.key,
+      durationMs: performance.now() - startedAt,
+    }))
+    return value
+  }
+
+  #encode(value: unknown): Buffer | undefined {
+    let bytes: Buffer
+    try {
+      bytes = encodeValue(value)
+    } catch {
+      this.#counters.values.unencodable++
+      return undefined
+    }
+    if (bytes.byteLength > this.#options.maxEntryBytes) {
+      this.#counters.values.oversized++
+      return undefined
+    }
+    return bytes
+  }
+
+  #stillCurrent(request: LoadRequest): boolean {
+    if (this.#clock.isCurrent(request.tags, request.since)) return true
+    this.#counters.values.staleSetsPrevented++
+    return false
+  }
+
+  #storeInL1(request: LoadRequest, valueBytes: Uint8Array, freshness: Freshness): void {
     if (this.#l1 === undefined) return
     const l1TtlMs = this.#options.l1 === false ? undefined : this.#options.l1.ttlMs
-    const l1ExpiresAt = l1TtlMs === undefined ? expiresAt : Math.min(expiresAt, Date.now() + l1TtlMs)
-    this.#l1.set(key, { valueBytes, tags, since, expiresAt: l1ExpiresAt })
+    const cap = l1TtlMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + l1TtlMs
+    this.#l1.set(request.key, {
+      valueBytes,
+      tags: request.tags,
+      since: request.since,
+      expiresAt: Math.min(freshness.expiresAt, cap),
+      staleUntil: Math.min(freshness.staleUntil, cap),
+      loadMs: freshness.loadMs,
+    })
+  }
+
+  /** Stores in Redis after the caller has its value, then releases the lock for the waiters. */
+  #storeInL2(l2: L2, request: LoadRequest, versions: readonly string[], entry: Buffer, lockToken: string | undefined) {
+    const store = async () => {
+      try {
+        const stored = await l2.store(request.key, request.l2Tags, versions, entry, request.ttlMs + request.swrMs)
+        if (!stored) this.#counters.values.staleSetsPrevented++
+      } catch (error) {
+        this.#redisError(error)
+      }
+      if (lockToken !== undefined) await l2.unlock(request.key, lockToken).catch((error) => this.#redisError(error))
+    }
+    this.#inBackground(store())
+  }
+
+  #unlockInBackground(key: string, token: string): void {
+    this.#inBackground(this.#l2?.unlock(key, token).catch((error) => this.#redisError(error)))
+  }
+
+  /** Early refresh (XFetch) before expiry, or stale-while-revalidate after it. */
+  #needsRefresh(freshness: Freshness, now: number): boolean {
+    if (now >= freshness.expiresAt) return true
+    const beta = this.#options.earlyRefreshBeta
+    // Vattani et al., VLDB 2015: -ln(rand) is exponential, so the refresh time
+    // spreads ahead of expiry in proportion to how long a load takes.
+    return beta > 0 && now - freshness.loadMs * beta * Math.log(Math.random()) >= freshness.expiresAt
+  }
+
+  /**
+   * Reloads an entry that is still being served. Not a flight other callers
+   * join: they keep getting the entry until the refresh lands.
+   */
+  #refreshInBackground(key: string, tags: readonly string[], loader: () => unknown, options?: GetOrLoadOptions) {
+    if (this.#refreshing.has(key) || this.#flights.has(key) || this.#closed) return
+    this.#refreshing.add(key)
+    this.#counters.values.refreshes++
+    // Failures are the next caller's to see; a refresh never throws into a hit.
+    const refresh = this.#load(this.#request(key, tags, loader, options), true).catch(() => undefined)
+    this.#inBackground(refresh.finally(() => this.#refreshing.delete(key)))
+  }
+
+  async #invalidate(tags: readonly string[]): Promise<void> {
+    if (this.#closed) throw new CacheClosedError()
+    // Locally first and synchronously: this process's L1 and loads under way stop being served at once.
+    if (tags.includes(ALL_TAGS)) this.#clock.invalidateAll()
+    else this.#clock.invalidate(tags)
+    this.#counters.values.invalidations += tags.length
+    publish(CHANNELS.invalidate, () => ({
+      prefix: this.#options.prefix,
+      tags: tags.includes(ALL_TAGS) ? undefined : tags,
+      origin: 'local',
+    }))
+    if (this.#l2 === undefined || this.#bus === undefined) return
+    try {
+      await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags))
+    } catch (error) {
+      this.#redisError(error)
+      for (const tag of tags) this.#pendingTags.add(tag)
+      this.#scheduleReplay()
+    }
+  }
+
+  /** L1 may serve only while every other instance's invalidations can reach it. */
+  #memoryTrusted(): boolean {
+    return this.#l2 === undefined || (this.#l2.available && this.#bus?.live === true)
   }
 
   #hasPendingInvalidation(tags: readonly string[]): boolean {
     if (this.#pendingTags.size === 0) return false
-    return tags.some((tag) => this.#pendingTags.has(tag))
+    return this.#pendingTags.has(ALL_TAGS) || tags.some((tag) => this.#pendingTags.has(tag))
   }
 
   #scheduleReplay(): void {
     if (this.#replayTimer !== undefined || this.#closed) return
     this.#replayTimer = setTimeout(() => {
       this.#replayTimer = undefined
-      void this.#replayPending()
+      this.#replayPending(false).catch(() => this.#scheduleReplay())
     }, REPLAY_INTERVAL_MS)
     this.#replayTimer.unref()
   }
 
-  async #replayPending(): Promise<void> {
-    if (this.#l2 === undefined || this.#pendingTags.size === 0) return
+  /** Writes the invalidations Redis missed; throws if it still cannot, so they stay pending. */
+  async #replayPending(bypassBreaker: boolean): Promise<void> {
+    if (this.#l2 === undefined || this.#bus === undefined || this.#pendingTags.size === 0) return
     const tags = [...this.#pendingTags]
+    await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), bypassBreaker)
+    for (const tag of tags) this.#pendingTags.delete(tag)
+  }
+
+  /** A Redis that restarted empty lost every tag, and the bus messages sent meanwhile: flush L1. */
+  async #checkRunId(): Promise<void> {
+    if (this.#redis === undefined) return
     try {
-      await this.#l2.invalidate(tags, this.#freshVersion())
-      for (const tag of tags) this.#pendingTags.delete(tag)
-    } catch {
-      this.#counters.values.redisErrors++
-      this.#scheduleReplay()
+      const info = await this.#redis.client.info('server')
+      const runId = /run_id:(\w+)/.exec(info)?.[1]
+      if (runId === undefined) return
+      if (this.#redisRunId !== undefined && this.#redisRunId !== runId) this.#clock.invalidateAll()
+      this.#redisRunId = runId
+    } catch (error) {
+      this.#redisError(error)
     }
+  }
+
+  #redisError(error: unknown): void {
+    this.#counters.values.redisErrors++
+    publish(CHANNELS.redisError, () => ({ prefix: this.#options.prefix, error }))
   }
 
   #inBackground(operation: Promise<unknown> | undefined): void {
@@ -291,9 +554,14 @@ class TieredCache implements Cache {
     void operation.finally(() => this.#background.delete(operation))
   }
 
-  #freshVersion(): string {
-    return `${this.#instanceId}.${(++this.#versionCounter).toString(36)}`
+  #nextId(): string {
+    return `${this.#instanceId}.${(++this.#sequence).toString(36)}`
   }
+}
+
+/** Builds the message only when someone listens: hits stay allocation-free otherwise. */
+function publish(channel: (typeof CHANNELS)[keyof typeof CHANNELS], message: () => object): void {
+  if (channel.hasSubscribers) channel.publish(message())
 }
 
 function sameTags(a: readonly string[], b: readonly string[]): boolean {
@@ -304,7 +572,7 @@ function sameTags(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function validateTags(tags: readonly string[]): void {
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
-    throw new InvalidOptionError('tags', 'an array of non-empty strings', tags)
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0 && tag !== ALL_TAGS)) {
+    throw new InvalidOptionError('tags', `an array of non-empty strings other than '${ALL_TAGS}'`, tags)
   }
 }

@@ -10,7 +10,11 @@ export interface L1Entry {
   readonly tags: readonly string[]
   /** The process's tag clock when the load began (`TagClock.now()`). */
   readonly since: number
+  /** Fresh until then; servable while a refresh runs until `staleUntil`. */
   readonly expiresAt: number
+  readonly staleUntil: number
+  /** How long the load took, the `delta` of early refresh. */
+  readonly loadMs: number
 }
 
 // What an entry costs beyond its bytes: the key, the tag strings and the objects

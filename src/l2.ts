@@ -1,3 +1,4 @@
+import { CircuitBreaker, type CircuitBreakerHooks } from './circuit-breaker.js'
 import { decodeEntry, type EntryHeader } from './codec.js'
 import type { RedisConnection } from './redis/connection.js'
 
@@ -9,69 +10,80 @@ export interface L2Read {
   readonly versions: readonly string[]
 }
 
-export class RedisTimeoutError extends Error {
-  constructor(ms: number) {
-    super(`ormcache: Redis did not answer within ${ms} ms`)
-    this.name = 'RedisTimeoutError'
+export interface L2Options {
+  readonly prefix: string
+  readonly timeoutMs: number
+  readonly tagTtlMs: number
+  readonly maxEntryBytes: number
+  /** The pub/sub channel the invalidation script publishes on. */
+  readonly channel: string
+}
+
+export class RedisUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`ormcache: Redis unavailable: ${reason}`)
+    this.name = 'RedisUnavailableError'
   }
 }
 
 /**
- * The shared tier: entries and tag versions in Redis. Every method throws on
- * a Redis failure or timeout; the cache decides how to carry on without it.
+ * The shared tier: entries, tag versions and stampede locks in Redis. Every
+ * method throws on failure, at once while the circuit is open, else within the
+ * timeout; the cache decides how to carry on without Redis.
  */
 export class L2 {
   readonly #redis: RedisConnection
+  readonly #options: L2Options
   readonly #entryPrefix: string
+  readonly #lockPrefix: string
   readonly #tagPrefix: string
-  readonly #timeoutMs: number
-  readonly #tagTtlMs: number
-  readonly #maxEntryBytes: number
+  readonly #breaker: CircuitBreaker
   #connected: Promise<void> | undefined
 
-  constructor(redis: RedisConnection, prefix: string, timeoutMs: number, tagTtlMs: number, maxEntryBytes: number) {
-    this.#maxEntryBytes = maxEntryBytes
+  constructor(redis: RedisConnection, options: L2Options, hooks: Omit<CircuitBreakerHooks, 'probe'>) {
     this.#redis = redis
-    this.#entryPrefix = `${prefix}:e:`
-    this.#tagPrefix = `{${prefix}}:t:`
-    this.#timeoutMs = timeoutMs
-    this.#tagTtlMs = tagTtlMs
+    this.#options = options
+    this.#entryPrefix = `${options.prefix}:e:`
+    this.#lockPrefix = `${options.prefix}:l:`
+    this.#tagPrefix = `{${options.prefix}}:t:`
+    this.#breaker = new CircuitBreaker({
+      ...hooks,
+      probe: async () => {
+        await this.#timed(() => this.#redis.client.ping(), true)
+      },
+    })
+  }
+
+  /** False while the circuit is open: Redis failed and has not been seen healthy since. */
+  get available(): boolean {
+    return !this.#breaker.isOpen
   }
 
   /** Reads the entry and captures its tags' versions, creating any that are missing. */
   async read(key: string, tags: readonly string[], freshVersion: string): Promise<L2Read> {
     const entryKey = this.#entryPrefix + key
-    const tagKeys = tags.map((tag) => this.#tagPrefix + tag)
+    const tagKeys = this.#tagKeys(tags)
+    const { tagTtlMs } = this.#options
     let bytes: Buffer | null
     let versions: string[]
     if (this.#redis.isCluster) {
       // Entries and tags live in different slots: two commands, sent together.
-      const [entry, tagVersions] = await this.#timed(() =>
+      ;[bytes, versions] = await this.#timed(() =>
         Promise.all([
           this.#redis.client.getBuffer(entryKey),
-          tagKeys.length === 0
-            ? Promise.resolve([])
-            : this.#redis.commands.ormcacheTagsV1(tagKeys.length, ...tagKeys, freshVersion, this.#tagTtlMs),
+          this.#redis.commands.ormcacheTagsV1(tagKeys.length, ...tagKeys, freshVersion, tagTtlMs),
         ]),
       )
-      bytes = entry
-      versions = tagVersions
     } else {
       const reply = await this.#timed(() =>
-        this.#redis.commands.ormcacheReadV1Buffer(
-          1 + tagKeys.length,
-          entryKey,
-          ...tagKeys,
-          freshVersion,
-          this.#tagTtlMs,
-        ),
+        this.#redis.commands.ormcacheReadV1Buffer(1 + tagKeys.length, entryKey, ...tagKeys, freshVersion, tagTtlMs),
       )
       bytes = reply[0] ?? null
       versions = reply.slice(1).map((version) => String(version))
     }
     if (bytes === null) return { entry: undefined, corrupt: false, versions }
     const entry = decodeEntry(bytes)
-    if (entry === undefined || entry.valueBytes.byteLength > this.#maxEntryBytes) {
+    if (entry === undefined || entry.valueBytes.byteLength > this.#options.maxEntryBytes) {
       await this.delete(key)
       return { entry: undefined, corrupt: true, versions }
     }
@@ -81,16 +93,14 @@ export class L2 {
   /** Stores the entry if its tags still have `versions`; false when an invalidation got there first. */
   async store(key: string, tags: readonly string[], versions: readonly string[], bytes: Buffer, ttlMs: number) {
     const entryKey = this.#entryPrefix + key
-    const tagKeys = tags.map((tag) => this.#tagPrefix + tag)
+    const tagKeys = this.#tagKeys(tags)
     if (this.#redis.isCluster) {
       // Not atomic across slots: an invalidation may land between the check and
       // the SET. Readers compare versions on every read, so such an entry is never served.
-      if (tagKeys.length > 0) {
-        const current = await this.#timed(() =>
-          this.#redis.commands.ormcacheMatchV1(tagKeys.length, ...tagKeys, ...versions),
-        )
-        if (current !== 1) return false
-      }
+      const current = await this.#timed(() =>
+        this.#redis.commands.ormcacheMatchV1(tagKeys.length, ...tagKeys, ...versions),
+      )
+      if (current !== 1) return false
       await this.#timed(() => this.#redis.client.set(entryKey, bytes, 'PX', ttlMs))
       return true
     }
@@ -105,23 +115,68 @@ export class L2 {
     await this.#timed(() => this.#redis.client.del(this.#entryPrefix + key))
   }
 
-  async invalidate(tags: readonly string[], freshVersion: string): Promise<void> {
-    if (tags.length === 0) return
-    const tagKeys = tags.map((tag) => this.#tagPrefix + tag)
-    await this.#timed(() =>
-      this.#redis.commands.ormcacheInvalidateV1(tagKeys.length, ...tagKeys, freshVersion, this.#tagTtlMs),
+  /** New versions for `tags` and a bus message to the other instances, in one atomic script. */
+  async invalidate(tags: readonly string[], freshVersion: string, message: string, bypassBreaker = false) {
+    const tagKeys = this.#tagKeys(tags)
+    const { tagTtlMs, channel } = this.#options
+    await this.#timed(
+      () =>
+        this.#redis.commands.ormcacheInvalidateV1(tagKeys.length, ...tagKeys, freshVersion, tagTtlMs, channel, message),
+      bypassBreaker,
     )
   }
 
-  /** Runs one Redis operation, waiting for a connection still being made, all within the timeout. */
-  #timed<T>(operation: () => Promise<T>): Promise<T> {
+  /** Takes the key's stampede lock; false when another instance holds it. */
+  async lock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#timed(() => this.#redis.client.set(this.#lockPrefix + key, token, 'PX', ttlMs, 'NX'))
+    return reply === 'OK'
+  }
+
+  async isLocked(key: string): Promise<boolean> {
+    return (await this.#timed(() => this.#redis.client.exists(this.#lockPrefix + key))) === 1
+  }
+
+  async unlock(key: string, token: string): Promise<void> {
+    await this.#timed(() => this.#redis.commands.ormcacheUnlockV1(1, this.#lockPrefix + key, token))
+  }
+
+  close(): void {
+    this.#breaker.stop()
+  }
+
+  #tagKeys(tags: readonly string[]): string[] {
+    return tags.map((tag) => this.#tagPrefix + tag)
+  }
+
+  /**
+   * Runs one Redis operation within the timeout, waiting for a connection still
+   * being made. A connection failure or timeout opens the circuit; an error
+   * Redis itself replied with does not, since Redis is evidently there.
+   */
+  #timed<T>(operation: () => Promise<T>, bypassBreaker = false): Promise<T> {
+    if (this.#breaker.isOpen && !bypassBreaker) {
+      return Promise.reject(new RedisUnavailableError('circuit open after a failure'))
+    }
     const status = this.#redis.client.status
     const run = status === 'ready' ? operation() : this.#afterConnect(status).then(operation)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RedisTimeoutError(this.#timeoutMs)), this.#timeoutMs)
+      timer = setTimeout(
+        () => reject(new RedisUnavailableError(`no answer within ${this.#options.timeoutMs} ms`)),
+        this.#options.timeoutMs,
+      )
     })
-    return Promise.race([run, timeout]).finally(() => clearTimeout(timer))
+    return Promise.race([run, timeout]).then(
+      (result) => {
+        clearTimeout(timer)
+        return result
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        if (!(error instanceof Error && error.name === 'ReplyError')) this.#breaker.trip()
+        throw error
+      },
+    )
   }
 
   /**
@@ -132,7 +187,7 @@ export class L2 {
   #afterConnect(status: string): Promise<void> {
     if (status === 'wait') void this.#redis.client.connect().catch(() => {})
     else if (status !== 'connecting' && status !== 'connect') {
-      return Promise.reject(new Error(`ormcache: Redis is not connected (${status})`))
+      return Promise.reject(new RedisUnavailableError(`connection ${status}`))
     }
     this.#connected ??= new Promise<void>((resolve) => {
       this.#redis.client.once('ready', () => {

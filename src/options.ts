@@ -15,6 +15,19 @@ export interface L1Options {
   ttl?: Duration
 }
 
+export interface LockOptions {
+  /**
+   * How long a loading instance holds a key's lock; a crashed holder blocks others at most this long.
+   * @default '5s'
+   */
+  ttl?: Duration
+  /**
+   * Longest time a miss waits for another instance's load before loading itself.
+   * @default '2s'
+   */
+  wait?: Duration
+}
+
 export interface CacheOptions {
   /**
    * Redis for the shared L2: a URL, ioredis options, or an existing ioredis
@@ -32,6 +45,25 @@ export interface CacheOptions {
    * @default '60s'
    */
   ttl?: Duration
+  /**
+   * After its TTL, an entry is still served for this long while one caller
+   * refreshes it in the background (stale-while-revalidate). Never applies to
+   * invalidated entries.
+   * @default 0
+   */
+  swr?: Duration
+  /**
+   * Probabilistic early refresh of hot entries (XFetch): `true`, or the `beta`
+   * weight (higher refreshes earlier), so popular entries never all expire at once.
+   * @default false
+   */
+  earlyRefresh?: boolean | number
+  /**
+   * Concurrent misses of one key across instances run one load; the rest wait
+   * for its entry. `false` turns the cross-instance lock off (single-flight within
+   * a process stays).
+   */
+  lock?: false | LockOptions
   /** The in-process tier; `false` turns it off. */
   l1?: false | L1Options
   /**
@@ -56,14 +88,30 @@ export interface ResolvedOptions {
   readonly redis: CacheOptions['redis']
   readonly prefix: string
   readonly ttlMs: number
+  readonly swrMs: number
+  /** XFetch `beta`; 0 when early refresh is off. */
+  readonly earlyRefreshBeta: number
+  readonly lock: false | { readonly ttlMs: number; readonly waitMs: number }
   readonly l1: false | { readonly maxBytes: number; readonly ttlMs: number | undefined }
   readonly maxEntryBytes: number
   readonly timeoutMs: number
   readonly tagTtlMs: number
 }
 
-const KNOWN_OPTIONS = new Set<string>(['redis', 'prefix', 'ttl', 'l1', 'maxEntryBytes', 'timeout', 'tagTtl'])
+const KNOWN_OPTIONS = new Set<string>([
+  'redis',
+  'prefix',
+  'ttl',
+  'swr',
+  'earlyRefresh',
+  'lock',
+  'l1',
+  'maxEntryBytes',
+  'timeout',
+  'tagTtl',
+])
 const KNOWN_L1_OPTIONS = new Set<string>(['maxBytes', 'ttl'])
+const KNOWN_LOCK_OPTIONS = new Set<string>(['ttl', 'wait'])
 // Braces are excluded because `{…}` in a key picks its Redis Cluster slot.
 const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/
 
@@ -81,6 +129,9 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     redis: validateRedis(options.redis),
     prefix,
     ttlMs,
+    swrMs: parseDuration(options.swr ?? 0, 'swr'),
+    earlyRefreshBeta: resolveEarlyRefresh(options.earlyRefresh),
+    lock: resolveLock(options.lock),
     l1: resolveL1(options.l1),
     maxEntryBytes: positiveInteger(options.maxEntryBytes ?? 1_048_576, 'maxEntryBytes'),
     timeoutMs: parseDuration(options.timeout ?? '250ms', 'timeout', 1),
@@ -96,6 +147,24 @@ function resolveL1(l1: CacheOptions['l1']): ResolvedOptions['l1'] {
   return {
     maxBytes: positiveInteger(l1.maxBytes ?? 64 * 1024 * 1024, 'l1.maxBytes'),
     ttlMs: l1.ttl === undefined ? undefined : parseDuration(l1.ttl, 'l1.ttl', 1),
+  }
+}
+
+function resolveEarlyRefresh(earlyRefresh: unknown): number {
+  if (earlyRefresh === undefined || earlyRefresh === false) return 0
+  if (earlyRefresh === true) return 1
+  if (typeof earlyRefresh === 'number' && Number.isFinite(earlyRefresh) && earlyRefresh > 0) return earlyRefresh
+  throw new InvalidOptionError('earlyRefresh', 'a boolean or a positive number (the XFetch beta)', earlyRefresh)
+}
+
+function resolveLock(lock: CacheOptions['lock']): ResolvedOptions['lock'] {
+  if (lock === false) return false
+  if (lock === undefined || (lock as unknown) === true) return { ttlMs: 5_000, waitMs: 2_000 }
+  if (lock === null || typeof lock !== 'object') throw new InvalidOptionError('lock', 'false or { ttl, wait }', lock)
+  rejectUnknown(lock, KNOWN_LOCK_OPTIONS, 'lock.')
+  return {
+    ttlMs: parseDuration(lock.ttl ?? '5s', 'lock.ttl', 10),
+    waitMs: parseDuration(lock.wait ?? '2s', 'lock.wait'),
   }
 }
 

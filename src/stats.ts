@@ -20,10 +20,24 @@ export interface CacheStats {
   unencodable: number
   /** Bytes in Redis that were not a valid entry: counted, deleted, treated as a miss. */
   corruptEntries: number
+  /** Misses that waited for another instance's load of the same key (the stampede lock). */
+  lockWaits: number
+  /** Waits that gave up after the bounded wait and loaded themselves. */
+  lockTimeouts: number
+  /** Entries refreshed in the background before expiring (early refresh) or after (stale-while-revalidate). */
+  refreshes: number
+  /** Expired entries served while a refresh ran (stale-while-revalidate). */
+  staleServed: number
   /** Redis operations that failed or timed out; the cache carried on without Redis. */
   redisErrors: number
-  /** Tags invalidated through `invalidate()`. */
+  /** Times the circuit opened: Redis was given up on until a probe found it healthy. */
+  circuitOpens: number
+  /** Reads that skipped the cache tiers because Redis or the bus could not be trusted. */
+  bypassed: number
+  /** Tags invalidated through `invalidate()` (an `invalidateAll()` counts one). */
   invalidations: number
+  /** Invalidation messages received from other instances. */
+  invalidationsReceived: number
   /** Tag invalidations that could not reach Redis yet and wait to be replayed. */
   pendingInvalidations: number
   /** Entries held in L1 and their measured size. */
@@ -45,7 +59,14 @@ export class Counters {
     oversized: 0,
     unencodable: 0,
     corruptEntries: 0,
+    lockWaits: 0,
+    lockTimeouts: 0,
+    refreshes: 0,
+    staleServed: 0,
     redisErrors: 0,
+    circuitOpens: 0,
+    bypassed: 0,
     invalidations: 0,
+    invalidationsReceived: 0,
   }
 }

@@ -14,6 +14,7 @@ export interface ScriptCommands {
   ormcacheStoreV1: ScriptCall<number>
   ormcacheMatchV1: ScriptCall<number>
   ormcacheInvalidateV1: ScriptCall<number>
+  ormcacheUnlockV1: ScriptCall<number>
 }
 
 export interface RedisConnection {

@@ -5,6 +5,8 @@
  *
  * Data layout (prefix `p`):
  *   p:e:<key>        an entry: msgpack header (tags, their versions, expiry) + msgpack value
+ *   p:l:<key>        the stampede lock of a key: a random token, with a short PX
+ *   p:bus            pub/sub channel of invalidations (JSON: sender id and tags)
  *   {p}:t:<tag>      a tag's current version: a unique id, replaced on every invalidation.
  *                    All tags of a prefix share one cluster slot, through the `{p}` hash tag,
  *                    so one script can read or replace any set of them.
@@ -12,6 +14,7 @@
  * Versions are unique ids, never counters: a counter restarts at 0 when its key
  * is evicted or Redis restarts empty, and an old entry would match again (ABA).
  * A missing tag therefore gets a new id, which no stored entry carries.
+ * Every entry also depends on the tag `*`, which `invalidateAll` replaces.
  */
 
 // Current version of each tag in KEYS[first..], creating missing ones. Shared by READ and TAGS.
@@ -80,14 +83,29 @@ return 1
 
 /**
  * INVALIDATE — gives every tag a new unique version, which every entry loaded
- * under the old one no longer matches. O(tags), whatever the number of entries.
- * KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms.
+ * under the old one no longer matches, and tells the other instances, in one
+ * atomic step: no instance can see the new version without the message being
+ * on its way. O(tags), whatever the number of entries.
+ * KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms, ARGV[3] bus channel, ARGV[4] bus message.
  */
 export const INVALIDATE_SCRIPT = `
 for i = 1, #KEYS do
   redis.call('SET', KEYS[i], ARGV[1] .. '.' .. i, 'PX', ARGV[2])
 end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return #KEYS
+`
+
+/**
+ * UNLOCK — deletes the stampede lock only if it still holds our token: after
+ * our lock expired and another instance took it, we must not release theirs.
+ * KEYS[1] lock; ARGV[1] token. Returns 1 if released.
+ */
+export const UNLOCK_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 `
 
 export const SCRIPTS = {
@@ -96,4 +114,5 @@ export const SCRIPTS = {
   ormcacheStoreV1: STORE_SCRIPT,
   ormcacheMatchV1: MATCH_SCRIPT,
   ormcacheInvalidateV1: INVALIDATE_SCRIPT,
+  ormcacheUnlockV1: UNLOCK_SCRIPT,
 } as const

@@ -112,21 +112,37 @@ describe('L2 on the real Redis', () => {
   })
 
   describe('bytes in Redis that are not an entry of ours are a miss, deleted and counted', () => {
-    const validEntry = (value: unknown, tags: string[], versions: string[]) =>
-      encodeEntry({ tags, versions, expiresAt: Date.now() + 60_000, loadMs: 1 }, encodeValue(value))
-    const plants: [string, () => Buffer][] = [
-      ['random bytes', () => Buffer.from([0xc1, 0xff, 0x00, 0x13, 0x37])],
-      ['text', () => Buffer.from('{"id":1}')],
-      ['foreign msgpack', () => new Packr().pack({ id: 1, from: 'another app' })],
-      ['an empty string', () => Buffer.alloc(0)],
-      ['a truncated entry', () => validEntry({ id: 1, name: 'x'.repeat(40) }, [], []).subarray(0, 30)],
-      ['an entry whose value is cut short', () => validEntry({ id: 1, name: 'x'.repeat(40) }, [], []).subarray(0, -5)],
+    /** An entry as the engine writes it, valid for the prefix's current namespace-wide tag version. */
+    async function validEntry(prefix: string, value: unknown): Promise<Buffer> {
+      const admin = await redis.admin()
+      const allTagKey = redis.tagKey(prefix, '*')
+      await admin.set(allTagKey, 'planted.1', 'NX')
+      const version = (await admin.get(allTagKey)) ?? ''
+      return encodeEntry(
+        { tags: ['*'], versions: [version], expiresAt: Date.now() + 60_000, loadMs: 1 },
+        encodeValue(value),
+      )
+    }
+    const row = { id: 1, name: 'x'.repeat(40) }
+    const plants: [string, (prefix: string) => Promise<Buffer>][] = [
+      ['random bytes', async () => Buffer.from([0xc1, 0xff, 0x00, 0x13, 0x37])],
+      ['text', async () => Buffer.from('{"id":1}')],
+      ['foreign msgpack', async () => new Packr().pack({ id: 1, from: 'another app' })],
+      ['an empty string', async () => Buffer.alloc(0)],
+      ['a truncated header', async (prefix) => (await validEntry(prefix, row)).subarray(0, 8)],
+      ['an entry whose value is cut short', async (prefix) => (await validEntry(prefix, row)).subarray(0, -5)],
     ]
+    test('a planted valid entry is served, so the plants below are judged by their bytes alone', async () => {
+      const prefix = redis.prefix()
+      const cache = await redis.cache(prefix, { l1: false })
+      await (await redis.admin()).set(redis.entryKey(prefix, 'k'), await validEntry(prefix, row))
+      expect(await cache.getOrLoad('k', [], fail)).toEqual(row)
+    })
     test.each(plants)('%s', async (_, plant) => {
       const prefix = redis.prefix()
       const cache = await redis.cache(prefix, { l1: false })
       const admin = await redis.admin()
-      await admin.set(redis.entryKey(prefix, 'k'), plant())
+      await admin.set(redis.entryKey(prefix, 'k'), await plant(prefix))
       expect(await cache.getOrLoad('k', [], () => 'loaded')).toBe('loaded')
       expect(cache.stats().corruptEntries).toBe(1)
       // Replaced by the real entry, which the next read serves.
@@ -138,7 +154,7 @@ describe('L2 on the real Redis', () => {
       const prefix = redis.prefix()
       const cache = await redis.cache(prefix, { l1: false, maxEntryBytes: 1_000 })
       const admin = await redis.admin()
-      await admin.set(redis.entryKey(prefix, 'k'), validEntry('y'.repeat(5_000), [], []))
+      await admin.set(redis.entryKey(prefix, 'k'), await validEntry(prefix, 'y'.repeat(5_000)))
       expect(await cache.getOrLoad('k', [], () => 'small')).toBe('small')
       expect(cache.stats().corruptEntries).toBe(1)
       await redis.stored(prefix, 'k')
@@ -172,18 +188,18 @@ describe('L2 on the real Redis', () => {
     expect(await first.getOrLoad('k', ['T'], fail)).toBe('first')
   })
 
-  test('with Redis unreachable the loader serves every read within the timeout', async () => {
+  test('with Redis unreachable the loader serves every read, and only the first pays the timeout', async () => {
     const cache = createCache({ redis: 'redis://127.0.0.1:1', prefix: redis.prefix(), timeout: '100ms' })
     try {
       for (let i = 0; i < 5; i++) {
-        const started = Date.now()
         expect(await cache.getOrLoad('k', ['T'], () => i)).toBe(i)
-        expect(Date.now() - started).toBeLessThan(1_000)
       }
       await cache.invalidate(['T'])
       const stats = cache.stats()
       expect(stats.loads).toBe(5)
-      expect(stats.redisErrors).toBeGreaterThanOrEqual(6)
+      // One failure opened the circuit; everything after skipped Redis without trying it.
+      expect(stats.circuitOpens).toBe(1)
+      expect(stats.redisErrors).toBeLessThanOrEqual(2)
       // Nothing was served from memory either: nothing says memory is coherent while Redis is away.
       expect(stats.l1Hits).toBe(0)
       expect(stats.pendingInvalidations).toBe(1)

@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis/connection.js'
+
+/** What travels on the channel: who sent it, and the tags it invalidated (`'*'` for everything). */
+interface BusMessage {
+  readonly from: string
+  readonly tags: readonly string[]
+}
+
+export interface BusEvents {
+  /** Another instance invalidated `tags`; `undefined` means everything. */
+  onInvalidate(tags: readonly string[] | undefined): void
+  /** The subscription is live again after a gap in which messages may have been lost. */
+  onResubscribed(): void
+  /** The subscription is down: messages from now on may be lost. */
+  onDisconnected(): void
+}
+
+export const ALL_TAGS = '*'
+
+/**
+ * Invalidations between instances over Redis pub/sub. Publishing happens inside
+ * the invalidation script (see scripts.ts), atomically with the version change;
+ * this side only listens, on a connection of its own.
+ *
+ * Pub/sub is at-most-once: while the subscriber is disconnected messages are
+ * lost, so the owner must stop trusting its L1 (`onDisconnected`) and flush it
+ * once the subscription is back (`onResubscribed`).
+ */
+export class InvalidationBus {
+  readonly channel: string
+  readonly #subscriber: Redis | RedisClient
+  readonly #instanceId: string
+  readonly #events: BusEvents
+  #live = false
+  #closed = false
+
+  constructor(client: RedisClient, channel: string, instanceId: string, events: BusEvents) {
+    this.channel = channel
+    this.#instanceId = instanceId
+    this.#events = events
+    // A subscribed connection can run nothing else, so the bus has its own.
+    this.#subscriber = client.duplicate()
+    this.#subscriber.on('error', () => {})
+    this.#subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.#receive(message)
+    })
+    this.#subscriber.on('ready', () => this.#subscribe())
+    this.#subscriber.on('close', () => this.#lost())
+    this.#subscriber.on('end', () => this.#lost())
+    if (this.#subscriber.status === 'ready') this.#subscribe()
+  }
+
+  /** True while messages are being received; only then may L1 be trusted. */
+  get live(): boolean {
+    return this.#live
+  }
+
+  encode(tags: readonly string[]): string {
+    return JSON.stringify({ from: this.#instanceId, tags } satisfies BusMessage)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#live = false
+    await this.#subscriber.quit().catch(() => this.#subscriber.disconnect())
+  }
+
+  #subscribe(): void {
+    this.#subscriber.subscribe(this.channel).then(
+      () => {
+        if (this.#closed || this.#live) return
+        this.#live = true
+        this.#events.onResubscribed()
+      },
+      () => this.#lost(),
+    )
+  }
+
+  #lost(): void {
+    if (!this.#live) return
+    this.#live = false
+    this.#events.onDisconnected()
+  }
+
+  #receive(raw: string): void {
+    let message: unknown
+    try {
+      message = JSON.parse(raw)
+    } catch {
+      message = undefined
+    }
+    if (!isBusMessage(message)) {
+      // Unreadable: we cannot tell what it invalidated, so it invalidated everything.
+      this.#events.onInvalidate(undefined)
+      return
+    }
+    if (message.from === this.#instanceId) return
+    this.#events.onInvalidate(message.tags.includes(ALL_TAGS) ? undefined : message.tags)
+  }
+}
+
+function isBusMessage(value: unknown): value is BusMessage {
+  if (value === null || typeof value !== 'object') return false
+  const { from, tags } = value as Record<string, unknown>
+  return typeof from === 'string' && Array.isArray(tags) && tags.every((tag) => typeof tag === 'string')
+}

@@ -1,0 +1,28 @@
+import { channel } from 'node:diagnostics_channel'
+
+/**
+ * Events on `node:diagnostics_channel`, for OpenTelemetry, prom-client or logs,
+ * without a dependency on any of them. Subscribe with
+ * `diagnostics_channel.subscribe('ormcache:hit', (message) => …)`. Keys are
+ * the cache keys (hashes when they come from an adapter), never raw query values.
+ */
+export const CHANNELS = {
+  /** `{ prefix, key, tier: 'l1' | 'l2' }` */
+  hit: channel('ormcache:hit'),
+  /** `{ prefix, key }` — neither tier had a valid entry. */
+  miss: channel('ormcache:miss'),
+  /** `{ prefix, key, durationMs }` — the loader ran. */
+  load: channel('ormcache:load'),
+  /** `{ prefix, key }` — an entry was refused because one of its tags changed. */
+  staleReject: channel('ormcache:stale-reject'),
+  /** `{ prefix, tags, origin: 'local' | 'remote' }` — `tags` is `undefined` for everything. */
+  invalidate: channel('ormcache:invalidate'),
+  /** `{ prefix, key, outcome: 'filled' | 'acquired' | 'timeout', waitedMs }` — waited for another instance's load. */
+  lockWait: channel('ormcache:lock-wait'),
+  /** `{ prefix, error }` — a Redis operation failed or timed out; the cache carried on without it. */
+  redisError: channel('ormcache:redis-error'),
+  /** `{ prefix, state: 'open' | 'closed' }` — Redis given up on, or trusted again. */
+  circuit: channel('ormcache:circuit'),
+  /** `{ prefix, state: 'live' | 'down' }` — the invalidation bus subscription. */
+  bus: channel('ormcache:bus'),
+} as const
