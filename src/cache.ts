@@ -200,6 +200,8 @@ class TieredCache implements Cache {
     return {
       ...this.#counters.values,
       pendingInvalidations: this.#pendingTags.size,
+      redis: this.#l2 === undefined ? 'none' : this.#l2.available ? 'up' : 'down',
+      bus: this.#bus === undefined ? 'none' : this.#bus.live ? 'live' : 'down',
       l1Entries: this.#l1?.size ?? 0,
       l1Bytes: this.#l1?.bytes ?? 0,
     }
@@ -248,8 +250,7 @@ class TieredCache implements Cache {
   async #load(request: LoadRequest, refreshing: boolean): Promise<LoadResult> {
     const { key } = request
     const startedAt = Date.now()
-    const l2 =
-      this.#l2 !== undefined && this.#l2.available && !this.#hasPendingInvalidation(request.tags) ? this.#l2 : undefined
+    const l2 = this.#l2?.available && !this.#hasPendingInvalidation(request.tags) ? this.#l2 : undefined
     if (this.#l2 !== undefined && l2 === undefined) this.#counters.values.bypassed++
     // Captured before the loader runs: the entry is valid only while these are current.
     let versions: readonly string[] | undefined

@@ -40,12 +40,16 @@ export interface CacheStats {
   invalidationsReceived: number
   /** Tag invalidations that could not reach Redis yet and wait to be replayed. */
   pendingInvalidations: number
+  /** `'down'` from a failure until a probe finds Redis healthy and pending invalidations are replayed. */
+  redis: 'none' | 'up' | 'down'
+  /** The invalidation subscription; L1 serves only while it is `'live'` (or there is no Redis). */
+  bus: 'none' | 'live' | 'down'
   /** Entries held in L1 and their measured size. */
   l1Entries: number
   l1Bytes: number
 }
 
-export type CounterName = Exclude<keyof CacheStats, 'pendingInvalidations' | 'l1Entries' | 'l1Bytes'>
+export type CounterName = Exclude<keyof CacheStats, 'pendingInvalidations' | 'redis' | 'bus' | 'l1Entries' | 'l1Bytes'>
 
 export class Counters {
   readonly values: Record<CounterName, number> = {

@@ -1,0 +1,49 @@
+import { Redis } from 'ioredis'
+import { describe, expect, test, vi } from 'vitest'
+import { createCache } from '../../src/index.js'
+import { redisCaches, sharedRedis } from '../fixtures/redis-cache.js'
+import { redisUrl } from '../helpers/services.js'
+import { defineEngineSuite } from './engine-suite.js'
+
+defineEngineSuite(sharedRedis)
+
+const redis = redisCaches('standalone')
+
+describe('standalone Redis', () => {
+  test('a user-supplied client is used as is, keyPrefix respected, and not closed', async () => {
+    const prefix = redis.prefix()
+    const client = new Redis(await redisUrl(), { keyPrefix: `${prefix}:app:` })
+    try {
+      const cache = createCache({ redis: client, prefix })
+      await cache.getOrLoad('k', ['T'], () => 'v')
+      const admin = await redis.admin()
+      await vi.waitUntil(async () => (await admin.exists(`${prefix}:app:${prefix}:e:k`)) === 1, { timeout: 5_000 })
+      expect(await admin.exists(`${prefix}:app:{${prefix}}:t:T`)).toBe(1)
+      await cache.close()
+      expect(client.status).toBe('ready')
+      expect(await client.ping()).toBe('PONG')
+    } finally {
+      client.disconnect()
+    }
+  })
+
+  test('with Redis unreachable the loader serves every read, and only the first pays the timeout', async () => {
+    const cache = createCache({ redis: 'redis://127.0.0.1:1', prefix: redis.prefix(), timeout: '100ms' })
+    try {
+      for (let i = 0; i < 5; i++) {
+        expect(await cache.getOrLoad('k', ['T'], () => i)).toBe(i)
+      }
+      await cache.invalidate(['T'])
+      const stats = cache.stats()
+      expect(stats.loads).toBe(5)
+      // One failure opened the circuit; everything after skipped Redis without trying it.
+      expect(stats.circuitOpens).toBe(1)
+      expect(stats.redisErrors).toBeLessThanOrEqual(2)
+      // Nothing was served from memory either: nothing says memory is coherent while Redis is away.
+      expect(stats.l1Hits).toBe(0)
+      expect(stats.pendingInvalidations).toBe(1)
+    } finally {
+      await cache.close()
+    }
+  })
+})
