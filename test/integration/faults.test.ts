@@ -1,0 +1,128 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { afterEach, describe, expect, test } from 'vitest'
+import { type Cache, type CacheOptions, createCache } from '../../src/index.js'
+import { until } from '../fixtures/wait.js'
+import { disposeAfterTest } from '../helpers/lifecycle.js'
+import { type RedisServer, startRedis } from '../helpers/redis-server.js'
+
+// Each test gets a Redis of its own to kill, pause or restart: the shared one
+// must never see a fault.
+
+const TIMEOUT_MS = 100
+// What a read may take beyond the timeout on a busy CI machine: scheduling, not waiting on Redis.
+const MARGIN_MS = 400
+const caches: Cache[] = []
+afterEach(async () => {
+  await Promise.all(caches.splice(0).map((cache) => cache.close()))
+})
+
+async function dedicatedRedis(): Promise<RedisServer> {
+  return disposeAfterTest(await startRedis())
+}
+
+async function liveCache(server: RedisServer, options: Omit<CacheOptions, 'redis' | 'prefix'> = {}) {
+  const cache = createCache({ redis: server.url, prefix: 'faults', timeout: TIMEOUT_MS, ...options })
+  caches.push(cache)
+  await until(() => cache.stats().bus === 'live', 'the bus to be live')
+  return cache
+}
+
+/** Runs a read and returns its value and how long it took. */
+async function timed<T>(read: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now()
+  const value = await read()
+  return { value, ms: performance.now() - started }
+}
+
+const fail = () => {
+  throw new Error('the loader must not run here')
+}
+
+describe('faults on a dedicated Redis', () => {
+  test('with the bus subscription killed, L1 is not served until resubscribed, then flushed', async () => {
+    const server = await dedicatedRedis()
+    const writer = await liveCache(server)
+    const reader = await liveCache(server)
+    let version = 1
+    await reader.getOrLoad('k', ['T'], () => version)
+    await reader.getOrLoad('other', ['O'], () => 'other')
+    expect(await reader.getOrLoad('k', ['T'], fail)).toBe(1)
+
+    const downs: unknown[] = []
+    const onBus = (message: unknown) => {
+      if ((message as { state: string }).state === 'down') downs.push(message)
+    }
+    subscribe('ormcache:bus', onBus)
+    try {
+      await server.client().client('KILL', 'TYPE', 'pubsub')
+      await until(() => downs.length >= 2, 'both instances to notice their subscription is gone')
+    } finally {
+      unsubscribe('ormcache:bus', onBus)
+    }
+    // The writer's message may be lost: the reader is not subscribed.
+    version = 2
+    await writer.invalidate(['T'])
+    expect(reader.stats().bus).toBe('down')
+    expect(await reader.getOrLoad('k', ['T'], () => version)).toBe(2)
+
+    await until(() => reader.stats().bus === 'live', 'the reader to resubscribe')
+    // Everything in L1 from before the gap is gone; Redis still has the untouched entry.
+    const l2HitsBefore = reader.stats().l2Hits
+    expect(await reader.getOrLoad('other', ['O'], fail)).toBe('other')
+    expect(reader.stats().l2Hits).toBe(l2HitsBefore + 1)
+  })
+
+  test('a paused Redis costs one timeout, then nothing; invalidations made during the pause land after it', async () => {
+    const server = await dedicatedRedis()
+    const cache = await liveCache(server)
+    const other = await liveCache(server, { l1: false })
+    await cache.getOrLoad('k', ['T'], () => 'before')
+    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'the entry to be stored')
+
+    await server.pause(2_000)
+    const reads = []
+    for (let i = 0; i < 10; i++) reads.push(await timed(() => cache.getOrLoad(`during:${i}`, ['T'], () => i)))
+    expect(reads.map((read) => read.value)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(Math.max(...reads.map((read) => read.ms))).toBeLessThan(TIMEOUT_MS + MARGIN_MS)
+    // Only the first read waited for Redis: the circuit opened and the rest skipped it.
+    expect(cache.stats()).toMatchObject({ circuitOpens: 1, redis: 'down' })
+    expect(cache.stats().redisErrors).toBe(1)
+
+    await cache.invalidate(['T'])
+    expect(cache.stats().pendingInvalidations).toBe(1)
+    // Read-your-writes holds during the outage: this instance does not trust anything tagged T.
+    expect(await cache.getOrLoad('k', ['T'], () => 'after')).toBe('after')
+
+    await until(() => cache.stats().redis === 'up', 'the circuit to close after the pause', 10_000)
+    expect(cache.stats().pendingInvalidations).toBe(0)
+    // The replayed invalidation reached Redis: another instance does not get the old entry.
+    expect(await other.getOrLoad('k', ['T'], () => 'after')).toBe('after')
+  })
+
+  test('Redis killed and restarted empty: loaders serve meanwhile, nothing stale after', async () => {
+    const server = await dedicatedRedis()
+    const cache = await liveCache(server)
+    await cache.getOrLoad('k', ['T'], () => 'before')
+    await cache.getOrLoad('untouched', ['U'], () => 'before')
+    expect(await cache.getOrLoad('untouched', ['U'], fail)).toBe('before')
+
+    await server.kill()
+    const reads = []
+    // Keys nothing holds: until the cache notices the dead connection, memory may still
+    // serve what it has, which is correct while nothing was written.
+    for (let i = 0; i < 5; i++) reads.push(await timed(() => cache.getOrLoad(`down:${i}`, ['T'], () => `down ${i}`)))
+    expect(reads.map((read) => read.value)).toEqual(['down 0', 'down 1', 'down 2', 'down 3', 'down 4'])
+    expect(Math.max(...reads.map((read) => read.ms))).toBeLessThan(TIMEOUT_MS + MARGIN_MS)
+    await cache.invalidate(['T'])
+    expect(cache.stats().pendingInvalidations).toBe(1)
+
+    await server.restart()
+    await until(() => cache.stats().redis === 'up' && cache.stats().bus === 'live', 'recovery', 15_000)
+    expect(cache.stats().pendingInvalidations).toBe(0)
+    // L1 was flushed: what it held before the outage may have missed other instances' writes.
+    expect(await cache.getOrLoad('untouched', ['U'], () => 'reloaded')).toBe('reloaded')
+    expect(await cache.getOrLoad('k', ['T'], () => 'after')).toBe('after')
+    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'caching to resume')
+    expect(await cache.getOrLoad('k', ['T'], fail)).toBe('after')
+  })
+})
