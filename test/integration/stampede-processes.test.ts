@@ -1,0 +1,83 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { afterEach, describe, expect, test } from 'vitest'
+import type { CacheStats } from '../../src/index.js'
+import { until } from '../fixtures/wait.js'
+import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
+import { redisUrl } from '../helpers/services.js'
+
+// Instances in separate processes, each with its own connections, missing the
+// same cold key at once: the database must see one query.
+
+const WORKER = fileURLToPath(new URL('../fixtures/stampede-worker.mjs', import.meta.url))
+const workers: ChildProcess[] = []
+const prefixes: string[] = []
+
+afterEach(async () => {
+  for (const worker of workers.splice(0)) if (worker.exitCode === null) worker.kill('SIGKILL')
+  const admin = new Redis(await redisUrl())
+  for (const prefix of prefixes.splice(0)) await deleteKeysWithPrefix(admin, prefix)
+  admin.disconnect()
+})
+
+interface Done {
+  results: { rows: number[]; loadedBy: number }[]
+  stats: CacheStats
+}
+
+async function startWorkers(count: number, prefix: string, lock?: object): Promise<ChildProcess[]> {
+  const config = JSON.stringify({ redisUrl: await redisUrl(), prefix, lock })
+  const started = Array.from({ length: count }, () => fork(WORKER, [config], { stdio: 'inherit' }))
+  workers.push(...started)
+  await Promise.all(started.map((worker) => once(worker, 'message')))
+  return started
+}
+
+function run(worker: ChildProcess, job: { calls: number; loadMs: number; hang?: boolean }): Promise<Done> {
+  const done = once(worker, 'message').then(([message]) => message as Done)
+  worker.send(job)
+  return done
+}
+
+describe('stampede across processes', () => {
+  test('200 concurrent misses over 4 processes make one database query', async () => {
+    const prefix = uniquePrefix('stampede-processes')
+    prefixes.push(prefix)
+    const started = await startWorkers(4, prefix)
+    const done = await Promise.all(started.map((worker) => run(worker, { calls: 50, loadMs: 100 })))
+    const admin = new Redis(await redisUrl())
+    try {
+      expect(await admin.get(`${prefix}:db-queries`)).toBe('1')
+    } finally {
+      admin.disconnect()
+    }
+    const loaders = new Set(done.flatMap(({ results }) => results.map((result) => result.loadedBy)))
+    expect(loaders.size).toBe(1)
+    expect(done.flatMap(({ results }) => results)).toHaveLength(200)
+    expect(done.reduce((sum, { stats }) => sum + stats.loads, 0)).toBe(1)
+    expect(done.reduce((sum, { stats }) => sum + stats.lockWaits, 0)).toBe(3)
+  })
+
+  test('when the process holding the lock is killed mid-load, the others finish after its lock expires', async () => {
+    const prefix = uniquePrefix('stampede-killed')
+    prefixes.push(prefix)
+    const [holder, ...others] = await startWorkers(4, prefix, { ttl: '500ms', wait: '10s' })
+    if (holder === undefined) throw new Error('no holder')
+    holder.send({ calls: 1, loadMs: 0, hang: true })
+    const admin = new Redis(await redisUrl())
+    try {
+      await until(async () => (await admin.exists(`${prefix}:l:hot`)) === 1, 'the holder to take the lock')
+      holder.kill('SIGKILL')
+      const done = await Promise.all(others.map((worker) => run(worker, { calls: 50, loadMs: 20 })))
+      // The killed holder's query, then one by whoever took over its expired lock.
+      expect(await admin.get(`${prefix}:db-queries`)).toBe('2')
+      const loaders = new Set(done.flatMap(({ results }) => results.map((result) => result.loadedBy)))
+      expect(loaders.size).toBe(1)
+      expect(loaders.has(holder.pid ?? -1)).toBe(false)
+    } finally {
+      admin.disconnect()
+    }
+  })
+})
