@@ -9,7 +9,5 @@ export default defineConfig({
     // Integration tests share one machine's Redis and databases; files run in
     // parallel but each uses its own key prefix, schema and ports.
     pool: 'forks',
-    reporters: process.env.CI ? ['default', 'json'] : ['default'],
-    outputFile: { json: '.tmp/vitest-report.json' },
   },
 })

@@ -1,0 +1,62 @@
+// Tests share one Redis, so each test owns a key prefix and deletes only what
+// carries it; nothing here may touch keys of another test or flush the server.
+import { randomBytes } from 'node:crypto'
+import type { Cluster, Redis } from 'ioredis'
+
+const UNSAFE_PREFIX_CHARACTERS = /[^A-Za-z0-9_.:-]+/g
+const GLOB_SPECIAL_CHARACTERS = /[*?[\]\\^]/g
+const SCAN_BATCH = 500
+
+/**
+ * A key prefix no other test uses: `t-<label>-<random>`, made only of
+ * `[A-Za-z0-9_.:-]` so it is safe inside a SCAN pattern and never contains
+ * the braces of a Redis Cluster hash tag.
+ */
+export function uniquePrefix(label: string): string {
+  const safeLabel = label.replace(UNSAFE_PREFIX_CHARACTERS, '-').slice(0, 40) || 'test'
+  return `t-${safeLabel}-${randomBytes(6).toString('hex')}`
+}
+
+/**
+ * Deletes every key that starts with `prefix` or `{prefix}` (tag keys are
+ * `{<prefix>}:t:<tag>`, hash-tagged so a cluster keeps them in one slot).
+ * Returns how many keys were deleted. SCAN is fine here, in test cleanup,
+ * never on a hot path. The client must not use ioredis `keyPrefix`: SCAN
+ * patterns are not prefixed but deletes would be.
+ */
+export async function deleteKeysWithPrefix(redis: Redis | Cluster, prefix: string): Promise<number> {
+  if (prefix.length === 0) throw new Error('deleteKeysWithPrefix needs a non-empty prefix: it would delete every key')
+  const pattern = escapeGlob(prefix)
+  const patterns = [`${pattern}*`, `{${pattern}}*`]
+  // In a cluster every master holds its own share of the keys.
+  const nodes = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis]
+  let deleted = 0
+  for (const node of nodes) {
+    for (const match of patterns) deleted += await deleteMatching(node, match)
+  }
+  return deleted
+}
+
+async function deleteMatching(node: Redis, match: string): Promise<number> {
+  let cursor = '0'
+  let deleted = 0
+  do {
+    const [nextCursor, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_BATCH)
+    cursor = nextCursor
+    if (keys.length > 0) {
+      // One UNLINK per key: in a cluster, a multi-key UNLINK across slots is refused.
+      const pipeline = node.pipeline()
+      for (const key of keys) pipeline.unlink(key)
+      const results = (await pipeline.exec()) ?? []
+      for (const [error, count] of results) {
+        if (error) throw error
+        deleted += Number(count)
+      }
+    }
+  } while (cursor !== '0')
+  return deleted
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(GLOB_SPECIAL_CHARACTERS, (character) => `\\${character}`)
+}

@@ -1,0 +1,192 @@
+// Installs the packed tarball the way a user would and checks every `exports`
+// entry from ESM and CommonJS, at run time and in the type checker. The repo's
+// own tests import sources, so only this test sees what npm actually ships.
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { basename, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+
+const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const repoRequire = createRequire(join(repoRoot, 'package.json'))
+const INSTALL_TIMEOUT_MS = 10 * 60_000
+
+// The named exports each entry must offer; all of them are functions.
+const EXPECTED_EXPORTS: Record<string, readonly string[]> = {
+  ormcache: ['createCache'],
+  'ormcache/prisma': ['prismaCache'],
+  'ormcache/typeorm': ['withCache', 'cacheOf'],
+}
+const ENTRIES = Object.keys(EXPECTED_EXPORTS)
+const OPTIONAL_PEERS = ['@prisma/client', 'typeorm']
+
+interface PackedFile {
+  path: string
+}
+
+let workDir = ''
+// A project with the optional peers (and @types/node for tsc) installed next to ormcache.
+let withPeersDir = ''
+// A project with nothing but ormcache: what a user of neither ORM has.
+let withoutPeersDir = ''
+let packedFiles: string[] = []
+
+beforeAll(async () => {
+  for (const built of ['dist/esm/src/index.js', 'dist/cjs/src/index.js']) {
+    if (!existsSync(join(repoRoot, built))) throw new Error(`${built} is missing: run \`npm run build\` first`)
+  }
+  workDir = mkdtempSync(join(tmpdir(), 'ormcache-package-'))
+  withPeersDir = join(workDir, 'with-peers')
+  withoutPeersDir = join(workDir, 'without-peers')
+
+  // --ignore-scripts: `prepack` would rebuild dist/ under the feet of test files running in parallel.
+  const packOutput = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', workDir], repoRoot)
+  const [packed] = JSON.parse(packOutput) as [{ filename: string; files: PackedFile[] }]
+  packedFiles = packed.files.map((file) => file.path)
+  const tarball = join(workDir, packed.filename)
+
+  const peers = [...OPTIONAL_PEERS, '@types/node'].map((name) => `${name}@${installedVersion(name)}`)
+  await Promise.all([installInto(withPeersDir, [tarball, ...peers]), installInto(withoutPeersDir, [tarball])])
+}, INSTALL_TIMEOUT_MS)
+
+afterAll(() => {
+  if (workDir) rmSync(workDir, { recursive: true, force: true })
+})
+
+test('the tarball holds every file the exports map points at', () => {
+  const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: unknown }
+  const targets = exportTargets(manifest.exports).map((target) => target.replace(/^\.\//, ''))
+  expect(targets.length).toBeGreaterThan(0)
+  expect(targets.filter((target) => !packedFiles.includes(target))).toEqual([])
+})
+
+describe.each(['import', 'require'] as const)('every entry loads with %s', (loader) => {
+  test('and has its named exports', async () => {
+    const script = loader === 'import' ? esmProbe(ENTRIES) : cjsProbe(ENTRIES)
+    const found = await probe(withPeersDir, loader, script)
+    expect(found).toEqual(expectedShapes(ENTRIES))
+  })
+
+  test('the root entry loads without the optional peers installed', async () => {
+    for (const peer of OPTIONAL_PEERS) {
+      expect(existsSync(join(withoutPeersDir, 'node_modules', peer)), `${peer} should be absent`).toBe(false)
+    }
+    const script = loader === 'import' ? esmProbe(['ormcache']) : cjsProbe(['ormcache'])
+    const found = await probe(withoutPeersDir, loader, script)
+    expect(found).toEqual(expectedShapes(['ormcache']))
+  })
+})
+
+test.each([
+  ['ESM', 'types-check.mts'],
+  ['CommonJS', 'types-check.cts'],
+])('types of every entry resolve from %s under module nodenext', async (_kind, fileName) => {
+  writeFileSync(join(withPeersDir, fileName), typeProbe())
+  const tsconfig = {
+    compilerOptions: {
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      target: 'es2022',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ['node'],
+    },
+    files: [fileName],
+  }
+  const tsconfigPath = join(withPeersDir, `tsconfig.${fileName}.json`)
+  writeFileSync(tsconfigPath, JSON.stringify(tsconfig, null, 2))
+  const tsc = repoRequire.resolve('typescript/bin/tsc')
+  await run(process.execPath, [tsc, '-p', tsconfigPath], withPeersDir)
+})
+
+function esmProbe(entries: readonly string[]): string {
+  return `
+const shapes = {}
+for (const entry of ${JSON.stringify(entries)}) {
+  try {
+    const loaded = await import(entry)
+    shapes[entry] = Object.fromEntries(${JSON.stringify(EXPECTED_EXPORTS)}[entry].map((name) => [name, typeof loaded[name]]))
+  } catch (error) {
+    shapes[entry] = { error: String(error) }
+  }
+}
+console.log(JSON.stringify(shapes))
+`
+}
+
+function cjsProbe(entries: readonly string[]): string {
+  return `
+const shapes = {}
+for (const entry of ${JSON.stringify(entries)}) {
+  try {
+    const loaded = require(entry)
+    shapes[entry] = Object.fromEntries(${JSON.stringify(EXPECTED_EXPORTS)}[entry].map((name) => [name, typeof loaded[name]]))
+  } catch (error) {
+    shapes[entry] = { error: String(error) }
+  }
+}
+console.log(JSON.stringify(shapes))
+`
+}
+
+// Every export must be typed: an unresolvable import in our .d.ts would turn it into `any`, silently.
+function typeProbe(): string {
+  const lines = ['type IsAny<T> = 0 extends 1 & T ? true : false']
+  ENTRIES.forEach((entry, index) => {
+    const names = EXPECTED_EXPORTS[entry]!
+    const aliases = names.map((name) => `${name} as ${name}${index}`)
+    lines.push(`import { ${aliases.join(', ')} } from '${entry}'`)
+    for (const name of names) lines.push(`export const ${name}${index}IsTyped: IsAny<typeof ${name}${index}> = false`)
+  })
+  return `${lines.join('\n')}\n`
+}
+
+async function probe(cwd: string, loader: 'import' | 'require', script: string): Promise<unknown> {
+  const fileName = loader === 'import' ? 'probe.mjs' : 'probe.cjs'
+  writeFileSync(join(cwd, fileName), script)
+  const output = await run(process.execPath, [fileName], cwd)
+  return JSON.parse(output.trim().split('\n').at(-1) ?? '')
+}
+
+function expectedShapes(entries: readonly string[]): Record<string, Record<string, string>> {
+  return Object.fromEntries(
+    entries.map((entry) => [entry, Object.fromEntries(EXPECTED_EXPORTS[entry]!.map((name) => [name, 'function']))]),
+  )
+}
+
+function exportTargets(exportsField: unknown): string[] {
+  if (typeof exportsField === 'string') return [exportsField]
+  if (exportsField === null || typeof exportsField !== 'object') return []
+  return Object.values(exportsField).flatMap(exportTargets)
+}
+
+function installedVersion(packageName: string): string {
+  // Read from disk: some packages (typeorm) do not export their package.json.
+  const manifest = readFileSync(join(repoRoot, 'node_modules', packageName, 'package.json'), 'utf8')
+  return (JSON.parse(manifest) as { version: string }).version
+}
+
+async function installInto(dir: string, specs: readonly string[]): Promise<void> {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: basename(dir), private: true }))
+  await run('npm', ['install', ...specs, '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock'], dir)
+}
+
+function run(command: string, args: readonly string[], cwd: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const options = { cwd, env: envWithoutNpmScriptVariables(), maxBuffer: 64 * 1024 * 1024 }
+    execFile(command, args, options, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout}\n${stderr}`))
+      else resolvePromise(stdout)
+    })
+  })
+}
+
+// Under `npm test` the environment carries npm_config_* and npm_package_*
+// of this repo; an npm started from here must see only its own project.
+function envWithoutNpmScriptVariables(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name) && name !== 'INIT_CWD'))
+}
