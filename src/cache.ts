@@ -5,7 +5,7 @@ import { decodeValue, type EntryHeader, encodeEntry, encodeValue } from './codec
 import { type Duration, parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionError } from './errors.js'
 import { CHANNELS } from './events.js'
-import { L1 } from './l1.js'
+import { L1, type L1Entry } from './l1.js'
 import { L2, type L2Read } from './l2.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { connectRedis, type RedisConnection } from './redis/connection.js'
@@ -212,7 +212,7 @@ class TieredCache implements Cache {
     this.#closed = true
     clearTimeout(this.#replayTimer)
     this.#l2?.close()
-    await Promise.allSettled([...this.#flights.values()].map((flight) => flight.result))
+    // Loads under way are the callers' to await; a stuck loader must not hang close().
     await Promise.allSettled([...this.#background])
     this.#l1?.clear()
     await this.#bus?.close()
@@ -292,13 +292,14 @@ class TieredCache implements Cache {
       const freshness = { expiresAt, staleUntil: expiresAt + request.swrMs, loadMs }
       // With Redis configured but unreachable, other instances' invalidations cannot
       // reach this one, so nothing loaded now may be served from memory later.
-      if ((this.#l2 === undefined || versions !== undefined) && this.#stillCurrent(request)) {
-        this.#storeInL1(request, bytes, freshness)
-      }
+      const inMemory =
+        (this.#l2 === undefined || versions !== undefined) && this.#stillCurrent(request)
+          ? this.#storeInL1(request, bytes, freshness)
+          : undefined
       // Redis refuses the entry if a tag's version moved on since `versions` were read.
       if (l2 !== undefined && versions !== undefined && !this.#hasPendingInvalidation(request.tags)) {
         const header: EntryHeader = { tags: request.l2Tags, versions, expiresAt, loadMs }
-        this.#storeInL2(l2, request, versions, encodeEntry(header, bytes), lockToken)
+        this.#storeInL2(l2, request, versions, encodeEntry(header, bytes), lockToken, inMemory)
         return { value, bytes }
       }
     }
@@ -428,11 +429,11 @@ class TieredCache implements Cache {
     return false
   }
 
-  #storeInL1(request: LoadRequest, valueBytes: Uint8Array, freshness: Freshness): void {
-    if (this.#l1 === undefined) return
+  #storeInL1(request: LoadRequest, valueBytes: Uint8Array, freshness: Freshness): L1Entry | undefined {
+    if (this.#l1 === undefined) return undefined
     const l1TtlMs = this.#options.l1 === false ? undefined : this.#options.l1.ttlMs
     const cap = l1TtlMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + l1TtlMs
-    this.#l1.set(request.key, {
+    return this.#l1.set(request.key, {
       valueBytes,
       tags: request.tags,
       since: request.since,
@@ -442,12 +443,26 @@ class TieredCache implements Cache {
     })
   }
 
-  /** Stores in Redis after the caller has its value, then releases the lock for the waiters. */
-  #storeInL2(l2: L2, request: LoadRequest, versions: readonly string[], entry: Buffer, lockToken: string | undefined) {
+  /**
+   * Stores in Redis after the caller has its value, then releases the lock for
+   * the waiters. A refusal means another instance invalidated a tag during the
+   * load; its bus message may still be on the way, so the L1 copy goes now.
+   */
+  #storeInL2(
+    l2: L2,
+    request: LoadRequest,
+    versions: readonly string[],
+    entry: Buffer,
+    lockToken: string | undefined,
+    inMemory: L1Entry | undefined,
+  ) {
     const store = async () => {
       try {
         const stored = await l2.store(request.key, request.l2Tags, versions, entry, request.ttlMs + request.swrMs)
-        if (!stored) this.#counters.values.staleSetsPrevented++
+        if (!stored) {
+          this.#counters.values.staleSetsPrevented++
+          if (inMemory !== undefined) this.#l1?.deleteIfSame(request.key, inMemory)
+        }
       } catch (error) {
         this.#redisError(error)
       }

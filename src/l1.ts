@@ -35,8 +35,8 @@ export class L1 {
     return this.#lru.get(key)
   }
 
-  /** Stores the entry unless it alone exceeds the byte budget. */
-  set(key: string, entry: L1Entry): void {
+  /** Stores the entry unless it alone exceeds the byte budget; returns what was stored. */
+  set(key: string, entry: L1Entry): L1Entry {
     const { valueBytes } = entry
     // Encoders and sockets hand out views into larger shared buffers; a view
     // kept here would pin the whole buffer and make the byte budget a fiction.
@@ -44,6 +44,12 @@ export class L1 {
       entry = { ...entry, valueBytes: new Uint8Array(valueBytes) }
     }
     this.#lru.set(key, entry)
+    return entry
+  }
+
+  /** Deletes the key only if it still holds `entry`, not a newer one stored since. */
+  deleteIfSame(key: string, entry: L1Entry): void {
+    if (this.#lru.peek(key) === entry) this.#lru.delete(key)
   }
 
   delete(key: string): void {

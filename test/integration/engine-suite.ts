@@ -88,6 +88,8 @@ export function defineEngineSuite(target: RedisTarget): void {
       await vi.waitUntil(() => slowLoader.stats().staleSetsPrevented === 1, { timeout: 5_000 })
       expect(await (await redis.admin()).exists(redis.entryKey(prefix, 'k'))).toBe(0)
       expect(await reader.getOrLoad('k', ['T'], () => 'after the write')).toBe('after the write')
+      // Not in the slow instance's memory either.
+      expect(await slowLoader.getOrLoad('k', ['T'], () => 'after the write')).toBe('after the write')
     })
 
     test('losing every tag key (eviction, restart) never revives an old entry', async () => {
