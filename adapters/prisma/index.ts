@@ -1,2 +1,111 @@
-// Filled in by the Prisma adapter issue; the entry point exists so the package layout is final.
-export {}
+import { createHash } from 'node:crypto'
+import { Prisma } from '@prisma/client/extension'
+import type { CacheStats } from '../../src/stats.js'
+import { CacheHandle } from './cache-handle.js'
+import { isTransactionClient, readClientInternals } from './client-internals.js'
+import { registerPrismaCodec } from './decimal.js'
+import { type OperationParams, runOperation } from './operation.js'
+import { checkModelNames, type PrismaCacheOptions, resolvePrismaOptions } from './options.js'
+import { RelationGraph } from './relations.js'
+import { type ParsedModel, parseSchema } from './schema-parser.js'
+import { TransactionTracker } from './transactions.js'
+
+export { READ_OPERATIONS, WRITE_OPERATIONS } from './operations.js'
+export type { ModelCacheOptions, PrismaCacheOptions, QueryCacheOption } from './options.js'
+
+/** `prisma.$cache`: the cache behind an extended client. */
+export interface PrismaCacheClient {
+  /** Makes every cached read carrying one of `tags` a miss (model names are tags too: `'User'`). */
+  invalidate(options: { tags: readonly string[] }): Promise<void>
+  stats(): CacheStats
+}
+
+/**
+ * A Prisma Client extension that caches reads and invalidates on writes:
+ *
+ * ```ts
+ * const prisma = new PrismaClient({ adapter }).$extends(prismaCache({ redis: process.env.REDIS_URL }))
+ * ```
+ *
+ * Options are validated here, so a typo fails where it was made. Apply it
+ * last when stacking extensions: extensions applied after it run only on a
+ * cache miss, and one that changes arguments per request would change results
+ * the key does not describe.
+ */
+export function prismaCache(options: PrismaCacheOptions = {}) {
+  const resolved = resolvePrismaOptions(options)
+  registerPrismaCodec()
+  return Prisma.defineExtension((client) => {
+    const internals = readClientInternals(client)
+    const graph = new RelationGraph(
+      internals.runtimeDataModel,
+      parseOrUndefined(internals.inlineSchema),
+      internals.provider,
+    )
+    checkModelNames(resolved.models, graph.modelNames)
+    const cache = new CacheHandle(resolved.cache)
+    const transactions = new TransactionTracker((tags) => cache.invalidate(tags))
+    const context = {
+      graph,
+      cache,
+      transactions,
+      models: resolved.models,
+      namespace: namespaceOf(
+        internals.inlineSchema ?? JSON.stringify(internals.runtimeDataModel),
+        internals.globalOmit,
+      ),
+      // Twice the client's transaction limits: a later per-call `timeout` can exceed them, rarely by that much.
+      transactionHorizonMs: 2 * (internals.transactionMaxWaitMs + internals.transactionTimeoutMs),
+    }
+
+    const $cache: PrismaCacheClient = {
+      invalidate: ({ tags }) => cache.invalidate(tags),
+      stats: () => cache.stats(),
+    }
+    // `$transaction` and `$disconnect` are wrapped at runtime but left out of the
+    // extension's declared type, so the client keeps Prisma's own typings for them.
+    const clientMembers: { $cache: PrismaCacheClient } = {
+      $cache,
+      $transaction(this: unknown, ...args: unknown[]) {
+        return transactions.run(isTransactionClient(this), () => internals.transaction.apply(this, args))
+      },
+      async $disconnect(this: unknown) {
+        try {
+          await internals.disconnect.call(this)
+        } finally {
+          await cache.close()
+        }
+      },
+    } as { $cache: PrismaCacheClient }
+
+    return client.$extends({
+      name: 'ormcache',
+      client: clientMembers,
+      query: {
+        // Top level rather than `$allModels`: raw queries reach only this one.
+        $allOperations(params) {
+          // Prisma passes `__internalParams` at runtime without declaring it.
+          return runOperation(context, params as OperationParams)
+        },
+      },
+    })
+  })
+}
+
+function parseOrUndefined(schema: string | undefined): ParsedModel[] | undefined {
+  if (schema === undefined) return undefined
+  try {
+    return parseSchema(schema)
+  } catch {
+    // Without the parsed schema the graph falls back to rules that invalidate more, never less.
+    return undefined
+  }
+}
+
+function namespaceOf(schema: string, globalOmit: unknown): string {
+  return createHash('sha256')
+    .update(schema)
+    .update(JSON.stringify(globalOmit ?? null))
+    .digest('base64url')
+    .slice(0, 10)
+}

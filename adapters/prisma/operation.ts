@@ -1,0 +1,115 @@
+import { UnkeyableArgsError } from '../../src/errors.js'
+import { hashArgs } from '../../src/keys.js'
+import type { CacheHandle } from './cache-handle.js'
+import { isReadOperation } from './operations.js'
+import { type ModelSetting, takeCacheOption } from './options.js'
+import { rawMayWrite } from './raw.js'
+import { readTags } from './read-tags.js'
+import type { RelationGraph } from './relations.js'
+import type { PrismaTransaction, TransactionTracker } from './transactions.js'
+import { allModelTags, writeTags } from './write-tags.js'
+
+/** What Prisma passes a top-level `query.$allOperations` callback. */
+export interface OperationParams {
+  readonly model?: string
+  readonly operation: string
+  readonly args: unknown
+  readonly query: (args: unknown) => PromiseLike<unknown>
+  /** Undocumented; see `PrismaTransaction`. `dataPath` is set by the fluent API (`findUnique(…).posts()`). */
+  readonly __internalParams?: { readonly transaction?: unknown; readonly dataPath?: unknown }
+}
+
+export interface AdapterContext {
+  readonly graph: RelationGraph
+  readonly cache: CacheHandle
+  readonly transactions: TransactionTracker
+  readonly models: ReadonlyMap<string, ModelSetting>
+  /** Part of every key: a hash of the schema, so a deploy that changes a model never reads the old shape. */
+  readonly namespace: string
+  /** After this long, any transaction open now has ended (Prisma's transaction timeouts). */
+  readonly transactionHorizonMs: number
+}
+
+/** One Prisma operation through the cache: a cached read, a write that invalidates, or a pass-through. */
+export function runOperation(context: AdapterContext, params: OperationParams): Promise<unknown> {
+  const { model, operation } = params
+  if (model === undefined) {
+    if (!rawMayWrite(operation, params.args)) return Promise.resolve(params.query(params.args))
+    return runWrite(context, params, () => allModelTags(context.graph))
+  }
+  if (isReadOperation(operation)) return runRead(context, model, params)
+  // Writes, and operations this adapter does not know (which count as writes of the whole model).
+  return runWrite(context, params, (result) => writeTags(context.graph, model, operation, params.args, result))
+}
+
+async function runRead(context: AdapterContext, model: string, params: OperationParams): Promise<unknown> {
+  const { args, setting } = takeCacheOption(params.args)
+  const modelSetting = context.models.get(model)
+  const info = context.graph.model(model)
+  const bypass =
+    // Inside a transaction a read must see the transaction's own writes, which no cache holds.
+    params.__internalParams?.transaction !== undefined ||
+    setting?.bypass === true ||
+    modelSetting === false ||
+    // Views: which tables they read is not in the schema, so no write could invalidate them.
+    info === undefined ||
+    info.isView
+  if (bypass) return params.query(args)
+
+  const dataPath = params.__internalParams?.dataPath
+  let key: string
+  try {
+    const hashed = Array.isArray(dataPath) && dataPath.length > 0 ? { args, dataPath } : args
+    key = `${context.namespace}:${model}:${params.operation}:${hashArgs(hashed)}`
+  } catch (error) {
+    // Arguments no key can describe are read from the database, not rejected.
+    if (error instanceof UnkeyableArgsError) return params.query(args)
+    throw error
+  }
+  let tags = readTags(context.graph, model, params.operation, args)
+  if (setting !== undefined && setting.tags.length > 0) tags = [...new Set([...tags, ...setting.tags])].sort()
+  const ttl = setting?.ttl ?? modelSetting?.ttlMs
+  const swr = setting?.swr ?? modelSetting?.swrMs
+  return context.cache.getOrLoad(key, tags, () => Promise.resolve(params.query(args)), {
+    ...(ttl !== undefined && { ttl }),
+    ...(swr !== undefined && { swr }),
+  })
+}
+
+/**
+ * Runs the write, then invalidates before returning, so the caller's next read
+ * sees it. A failed write invalidates too: whether a failure (a timeout, a lost
+ * connection) left a change behind is unknown, and invalidating is always safe.
+ */
+async function runWrite(
+  context: AdapterContext,
+  params: OperationParams,
+  tagsFor: (result: unknown) => string[],
+): Promise<unknown> {
+  const transaction = params.__internalParams?.transaction
+  let result: unknown
+  try {
+    result = await params.query(params.args)
+  } catch (error) {
+    await invalidate(context, transaction, tagsFor(undefined)).catch(() => {})
+    throw error
+  }
+  await invalidate(context, transaction, tagsFor(result))
+  return result
+}
+
+async function invalidate(context: AdapterContext, transaction: unknown, tags: string[]): Promise<void> {
+  if (transaction === undefined) return context.cache.invalidate(tags)
+  if (isPrismaTransaction(transaction) && context.transactions.record(transaction, tags)) return
+  // A transaction no wrapped `$transaction` call owns: its commit cannot be seen. Invalidating
+  // now is not enough (a read may re-cache the pre-commit rows before the commit), so the
+  // tags are invalidated again once the transaction has certainly ended.
+  await context.cache.invalidate(tags)
+  context.cache.invalidateLater(tags, context.transactionHorizonMs)
+}
+
+function isPrismaTransaction(value: unknown): value is PrismaTransaction {
+  if (value === null || typeof value !== 'object') return false
+  const { kind, id } = value as { kind?: unknown; id?: unknown }
+  return typeof kind === 'string' && (typeof id === 'string' || typeof id === 'number')
+}

@@ -1,0 +1,114 @@
+import { type Duration, parseDuration } from '../../src/duration.js'
+import { InvalidOptionError } from '../../src/errors.js'
+import { type CacheOptions, resolveOptions } from '../../src/options.js'
+import { isPlainObject } from './primary-key.js'
+
+export interface ModelCacheOptions {
+  /** How long this model's reads are fresh; a query's own `cache.ttl` still wins. */
+  ttl?: Duration
+  /** How long after `ttl` they may be served while one caller refreshes them. */
+  swr?: Duration
+}
+
+export interface PrismaCacheOptions extends CacheOptions {
+  /**
+   * Per model, by its name in the schema: `false` never caches its reads,
+   * `{ ttl, swr }` tunes them. Writes to every model invalidate either way.
+   * @example { AuditLog: false, Country: { ttl: '1h' } }
+   */
+  models?: Readonly<Record<string, false | ModelCacheOptions>>
+}
+
+/** The per-query `cache` argument of a read: `false` bypasses the cache, an object tunes it. */
+export type QueryCacheOption =
+  | false
+  | {
+      /** How long this result is fresh. */
+      ttl?: Duration
+      /** How long after `ttl` it may be served while one caller refreshes it. */
+      swr?: Duration
+      /** Extra tags, for `$cache.invalidate({ tags })`. */
+      tags?: readonly string[]
+    }
+
+/** A model's setting after validation: `false` (not cached) or the durations it sets, in ms. */
+export type ModelSetting = false | { readonly ttlMs: number | undefined; readonly swrMs: number | undefined }
+
+export interface ResolvedPrismaOptions {
+  readonly cache: CacheOptions
+  readonly models: ReadonlyMap<string, ModelSetting>
+}
+
+/** Validates everything it can before a client is known; model names are checked against the client later. */
+export function resolvePrismaOptions(options: PrismaCacheOptions = {}): ResolvedPrismaOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
+  const { models, ...cache } = options
+  // The engine validates its own options; constructing it here would open a Redis connection.
+  resolveOptions(cache)
+  return { cache, models: resolveModels(models) }
+}
+
+function resolveModels(models: PrismaCacheOptions['models']): Map<string, ModelSetting> {
+  const resolved = new Map<string, ModelSetting>()
+  if (models === undefined) return resolved
+  if (!isPlainObject(models)) throw new InvalidOptionError('models', 'an object keyed by model name', models)
+  for (const [model, setting] of Object.entries(models)) {
+    const option = `models.${model}`
+    if (setting === false) {
+      resolved.set(model, false)
+      continue
+    }
+    if (!isPlainObject(setting)) throw new InvalidOptionError(option, 'false or { ttl, swr }', setting)
+    for (const key of Object.keys(setting)) {
+      if (key !== 'ttl' && key !== 'swr')
+        throw new InvalidOptionError(`${option}.${key}`, 'absent: use ttl or swr', key)
+    }
+    resolved.set(model, {
+      ttlMs: setting.ttl === undefined ? undefined : parseDuration(setting.ttl, `${option}.ttl`, 1),
+      swrMs: setting.swr === undefined ? undefined : parseDuration(setting.swr, `${option}.swr`),
+    })
+  }
+  return resolved
+}
+
+/** Fails when `models` names a model the client does not have: a typo would silently cache what was meant not to be. */
+export function checkModelNames(models: ReadonlyMap<string, ModelSetting>, known: readonly string[]): void {
+  for (const model of models.keys()) {
+    if (!known.includes(model)) {
+      throw new InvalidOptionError(`models.${model}`, `the name of a model of this client (${known.join(', ')})`, model)
+    }
+  }
+}
+
+const QUERY_OPTIONS = new Set(['ttl', 'swr', 'tags'])
+
+export interface QueryCacheSetting {
+  readonly bypass: boolean
+  readonly ttl: Duration | undefined
+  readonly swr: Duration | undefined
+  readonly tags: readonly string[]
+}
+
+/**
+ * Takes the `cache` argument off a read's arguments (Prisma would reject it)
+ * and validates it. Returns the arguments unchanged when there is none.
+ */
+export function takeCacheOption(args: unknown): { args: unknown; setting: QueryCacheSetting | undefined } {
+  if (!isPlainObject(args) || !('cache' in args)) return { args, setting: undefined }
+  const { cache, ...rest } = args
+  if (cache === undefined || cache === true) return { args: rest, setting: undefined }
+  if (cache === false) return { args: rest, setting: { bypass: true, ttl: undefined, swr: undefined, tags: [] } }
+  if (!isPlainObject(cache)) throw new InvalidOptionError('cache', 'false or { ttl, swr, tags }', cache)
+  for (const key of Object.keys(cache)) {
+    if (!QUERY_OPTIONS.has(key)) throw new InvalidOptionError(`cache.${key}`, 'absent: use ttl, swr or tags', key)
+  }
+  const tags = cache.tags ?? []
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
+    throw new InvalidOptionError('cache.tags', 'an array of non-empty strings', tags)
+  }
+  const ttl = cache.ttl as Duration | undefined
+  const swr = cache.swr as Duration | undefined
+  if (ttl !== undefined) parseDuration(ttl, 'cache.ttl', 1)
+  if (swr !== undefined) parseDuration(swr, 'cache.swr')
+  return { args: rest, setting: { bypass: false, ttl, swr, tags } }
+}

@@ -1,0 +1,164 @@
+// A private PostgreSQL schema with the test tables, Prisma clients on it that
+// count the SQL statements they send, and cached clients on a private Redis
+// prefix. Everything made here is released by the hooks it registers.
+import { readFileSync } from 'node:fs'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
+import { type PrismaCacheOptions, prismaCache } from '../../../adapters/prisma/index.js'
+import { until } from '../../fixtures/wait.js'
+import { createPgSchema, type PgSchema } from '../../helpers/databases.js'
+import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
+import { postgresUrl, redisUrl } from '../../helpers/services.js'
+import { PrismaClient } from './generated/client.js'
+
+const DDL = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8')
+const TABLES = ['User', 'Post', 'Profile', 'Tag', 'Sample', '_PostToTag']
+
+/** Counts the queries a client sends to the database, in transactions too (not BEGIN, COMMIT…). */
+export class QueryCounter {
+  count = 0
+
+  /** Statements sent while `action` ran. */
+  async during(action: () => Promise<unknown>): Promise<number> {
+    const before = this.count
+    await action()
+    return this.count - before
+  }
+}
+
+const TRANSACTION_CONTROL = /^\s*(BEGIN|START|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b/i
+
+// Wraps a driver adapter (factory, connection, transaction) so every queryRaw
+// and executeRaw is counted; everything else goes to the real adapter untouched.
+function counting<T extends object>(target: T, counter: QueryCounter): T {
+  return new Proxy(target, {
+    get(object, property) {
+      const value: unknown = Reflect.get(object, property, object)
+      if (typeof value !== 'function') return value
+      if (property === 'queryRaw' || property === 'executeRaw') {
+        return (...args: unknown[]) => {
+          const sql = (args[0] as { sql?: unknown } | undefined)?.sql
+          if (typeof sql !== 'string' || !TRANSACTION_CONTROL.test(sql)) counter.count++
+          return value.apply(object, args)
+        }
+      }
+      if (property === 'connect' || property === 'startTransaction') {
+        return async (...args: unknown[]) => counting(await value.apply(object, args), counter)
+      }
+      return value.bind(object)
+    },
+  })
+}
+
+export type CachedClient = ReturnType<typeof extend>
+
+function extend(base: PrismaClient, options: PrismaCacheOptions) {
+  return base.$extends(prismaCache(options))
+}
+
+export interface TestClient {
+  readonly prisma: CachedClient
+  readonly queries: QueryCounter
+}
+
+/**
+ * Call at file level. Creates the schema once for the file, empties its tables
+ * before each test, and gives each test its own Redis prefix.
+ */
+export function usePrismaFixture(label: string) {
+  let schema: PgSchema | undefined
+  let pool: pg.Pool | undefined
+  let admin: Redis | undefined
+  let redis = ''
+  let prefix = ''
+  const clients: { disconnect(): Promise<void> }[] = []
+
+  beforeAll(async () => {
+    schema = await createPgSchema(label)
+    // Every connection of the pool sees only this file's schema, raw SQL included.
+    pool = new pg.Pool({ connectionString: await postgresUrl(), options: `-c search_path="${schema.schema}"`, max: 8 })
+    await pool.query(DDL)
+    redis = await redisUrl()
+    admin = new Redis(redis)
+  })
+
+  beforeEach(async () => {
+    prefix = uniquePrefix(label)
+    await pool!.query(`TRUNCATE ${TABLES.map((table) => `"${table}"`).join(', ')} RESTART IDENTITY CASCADE`)
+  })
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.disconnect()))
+    await deleteKeysWithPrefix(admin!, prefix)
+  })
+
+  afterAll(async () => {
+    await admin?.quit()
+    await pool?.end()
+    await schema?.drop()
+  })
+
+  /** A plain client (no cache) on the schema, counting its statements. */
+  function base(): { prisma: PrismaClient; queries: QueryCounter } {
+    const queries = new QueryCounter()
+    const adapter = counting(new PrismaPg(pool!, { schema: schema!.schema }), queries)
+    const prisma = new PrismaClient({ adapter })
+    clients.push({ disconnect: () => prisma.$disconnect() })
+    return { prisma, queries }
+  }
+
+  return {
+    base,
+    /**
+     * A cached client on this test's prefix; several share entries like processes sharing Redis.
+     * Resolves once its cache is connected: until its bus subscription is live, the engine does
+     * not trust its L1, and reads would go to Redis or the database.
+     */
+    async cached(options: PrismaCacheOptions = {}): Promise<TestClient> {
+      const { prisma: plain, queries } = base()
+      const prisma = extend(plain, { redis, prefix, ...options })
+      clients.push({ disconnect: () => prisma.$disconnect() })
+      await cacheConnected(prisma)
+      return { prisma, queries }
+    },
+    get prefix() {
+      return prefix
+    },
+    get redis() {
+      return admin!
+    },
+    get pool() {
+      return pool!
+    },
+    /** Entries reach Redis after the read returns; waits until `count` entries of this test are there. */
+    async entriesInRedis(count: number): Promise<void> {
+      await until(async () => (await scanCount(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
+    },
+  }
+}
+
+/** Waits until the client's cache reaches Redis and its bus is subscribed. */
+export async function cacheConnected(prisma: CachedClient): Promise<void> {
+  await until(() => {
+    const stats = prisma.$cache.stats()
+    return stats.redis === 'up' && stats.bus === 'live'
+  }, 'the cache connected to Redis')
+}
+
+async function scanCount(redis: Redis, match: string): Promise<number> {
+  let cursor = '0'
+  let count = 0
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 500)
+    cursor = next
+    count += keys.length
+  } while (cursor !== '0')
+  return count
+}
+
+/** A read's arguments with the per-query `cache` option, which the extension's types do not declare yet. */
+export function withCache<A extends object>(args: A, cache: unknown): A {
+  return { ...args, cache } as A
+}

@@ -1,0 +1,187 @@
+import { Decimal } from '@prisma/client/runtime/client'
+import { describe, expect, test } from 'vitest'
+import { prismaCache } from '../../../adapters/prisma/index.js'
+import { InvalidOptionError } from '../../../src/errors.js'
+import { sameClassesDeep } from '../../fixtures/values.js'
+import { usePrismaFixture, withCache } from './fixture.js'
+import { Prisma } from './generated/client.js'
+
+const fixture = usePrismaFixture('prisma-reads')
+
+describe('reads through prismaCache', () => {
+  test('a second identical read is a hit and sends no query', async () => {
+    const { prisma, queries } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test', name: 'A' } })
+
+    const first = await queries.during(() => prisma.user.findMany({ where: { name: 'A' } }))
+    const second = await queries.during(() => prisma.user.findMany({ where: { name: 'A' } }))
+    expect(first).toBe(1)
+    expect(second).toBe(0)
+    expect(prisma.$cache.stats()).toMatchObject({ l1Hits: 1, loads: 1 })
+    // The same query with its keys in another order is the same entry.
+    expect(await queries.during(() => prisma.user.findMany({ where: { name: 'A' }, orderBy: { id: 'asc' } }))).toBe(1)
+    expect(await queries.during(() => prisma.user.findMany({ orderBy: { id: 'asc' }, where: { name: 'A' } }))).toBe(0)
+  })
+
+  test('every read operation is cached', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await prisma.user.create({ data: { email: 'a@x.test', name: 'A', posts: { create: { title: 't' } } } })
+    const reads = [
+      () => prisma.user.findUnique({ where: { id: user.id } }),
+      () => prisma.user.findUniqueOrThrow({ where: { email: 'a@x.test' } }),
+      () => prisma.user.findFirst({ where: { name: 'A' } }),
+      () => prisma.user.findFirstOrThrow({ where: { name: 'A' } }),
+      () => prisma.user.findMany({ include: { posts: true } }),
+      () => prisma.user.count(),
+      () => prisma.user.aggregate({ _max: { id: true } }),
+      () => prisma.user.groupBy({ by: ['name'], _count: { _all: true } }),
+    ]
+    for (const read of reads) {
+      const uncached = await read()
+      expect(await queries.during(read)).toBe(0)
+      expect(await read()).toStrictEqual(uncached)
+    }
+  })
+
+  test('BigInt, Decimal, DateTime, Bytes, Json and null come back exactly, from L1 and from Redis', async () => {
+    const { prisma: plain } = fixture.base()
+    const writer = await fixture.cached()
+    const viaRedis = await fixture.cached({ l1: false })
+    const row = {
+      id: 9_007_199_254_740_993n,
+      amount: new Decimal('12345678901234567890.0123456789'),
+      at: new Date('2024-02-29T23:59:59.123Z'),
+      bytes: new Uint8Array([0, 1, 2, 254, 255]),
+      json: { nested: [1, 'two', null, { deep: true }], n: -1.5 },
+      label: null,
+    }
+    await plain.sample.create({ data: row })
+    await plain.sample.create({ data: { ...row, id: 2n, json: [1, 2], amount: new Decimal('-0.5') } })
+
+    const uncached = await plain.sample.findMany({ orderBy: { id: 'asc' } })
+    const loaded = await writer.prisma.sample.findMany({ orderBy: { id: 'asc' } })
+    const fromL1 = await writer.prisma.sample.findMany({ orderBy: { id: 'asc' } })
+    await fixture.entriesInRedis(1)
+    const fromRedis = await viaRedis.prisma.sample.findMany({ orderBy: { id: 'asc' } })
+
+    expect(writer.prisma.$cache.stats().l1Hits).toBe(1)
+    expect(viaRedis.prisma.$cache.stats().l2Hits).toBe(1)
+    expect(viaRedis.queries.count).toBe(0)
+    for (const cached of [loaded, fromL1, fromRedis]) {
+      expect(cached).toStrictEqual(uncached)
+      expect(sameClassesDeep(cached, uncached)).toBeUndefined()
+    }
+    const big = fromRedis.find((sample) => sample.id === row.id)!
+    expect(big.amount).toBeInstanceOf(Decimal)
+    expect(big.amount.toFixed(10)).toBe('12345678901234567890.0123456789')
+    expect(big.at).toStrictEqual(row.at)
+    expect(big.json).toStrictEqual(row.json)
+    expect(Object.getPrototypeOf(big.bytes)).toBe(Uint8Array.prototype)
+
+    const aggregate = () => writer.prisma.sample.aggregate({ _sum: { amount: true }, _max: { at: true, id: true } })
+    const freshAggregate = await plain.sample.aggregate({ _sum: { amount: true }, _max: { at: true, id: true } })
+    await aggregate()
+    expect(await aggregate()).toStrictEqual(freshAggregate)
+  })
+
+  test('a cached result can be mutated by the caller without changing the cache', async () => {
+    const { prisma } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test', name: 'A' } })
+    const first = await prisma.user.findMany()
+    first[0]!.name = 'changed by the caller'
+    first.pop()
+    expect(await prisma.user.findMany()).toMatchObject([{ name: 'A' }])
+  })
+
+  test('an OrThrow miss throws what Prisma throws, every time, and caches nothing', async () => {
+    const { prisma: plain } = fixture.base()
+    const { prisma, queries } = await fixture.cached()
+    const expected = await plain.user.findUniqueOrThrow({ where: { id: 404 } }).catch((error: unknown) => error)
+    expect(expected).toBeInstanceOf(Prisma.PrismaClientKnownRequestError)
+
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const before = queries.count
+      const error = await prisma.user.findUniqueOrThrow({ where: { id: 404 } }).catch((caught: unknown) => caught)
+      expect(queries.count - before).toBe(1)
+      expect(error).toBeInstanceOf(Prisma.PrismaClientKnownRequestError)
+      expect(error).toMatchObject({ code: 'P2025', meta: (expected as Prisma.PrismaClientKnownRequestError).meta })
+      const firstError = await prisma.user.findFirstOrThrow({ where: { name: 'nobody' } }).catch((caught) => caught)
+      expect(firstError).toMatchObject({ code: 'P2025' })
+    }
+    expect(prisma.$cache.stats()).toMatchObject({ l1Entries: 0, l1Hits: 0, l2Hits: 0 })
+
+    // A plain findUnique of the same missing row is a cached null, and a create of the row evicts it.
+    expect(await prisma.user.findUnique({ where: { id: 1 } })).toBeNull()
+    expect(await queries.during(() => prisma.user.findUnique({ where: { id: 1 } }))).toBe(0)
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    expect(await prisma.user.findUniqueOrThrow({ where: { id: 1 } })).toMatchObject({ id: 1 })
+    expect(await prisma.user.findUnique({ where: { id: 1 } })).toMatchObject({ id: 1 })
+  })
+
+  test('`cache: false` reads from the database and stores nothing', async () => {
+    const { prisma, queries } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    await prisma.user.findMany()
+    expect(await queries.during(() => prisma.user.findMany(withCache({}, false)))).toBe(1)
+    expect(await queries.during(() => prisma.user.findMany(withCache({}, false)))).toBe(1)
+    expect(await queries.during(() => prisma.user.findMany())).toBe(0)
+    expect(await queries.during(() => prisma.user.count(withCache({}, false)))).toBe(1)
+    expect(await queries.during(() => prisma.user.count())).toBe(1)
+  })
+
+  test('`cache.tags` adds tags that `$cache.invalidate` evicts; `cache.ttl` is validated', async () => {
+    const { prisma, queries } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    const read = () => prisma.user.findMany(withCache({}, { tags: ['tenant:1'], ttl: '1m' }))
+    await read()
+    expect(await queries.during(read)).toBe(0)
+    await prisma.$cache.invalidate({ tags: ['tenant:2'] })
+    expect(await queries.during(read)).toBe(0)
+    await prisma.$cache.invalidate({ tags: ['tenant:1'] })
+    expect(await queries.during(read)).toBe(1)
+
+    await expect(prisma.user.findMany(withCache({}, { ttl: 'soon' }))).rejects.toThrow(InvalidOptionError)
+    await expect(prisma.user.findMany(withCache({}, { stale: '1m' }))).rejects.toThrow(/cache\.stale/)
+    await expect(prisma.user.findMany(withCache({}, { tags: [''] }))).rejects.toThrow(/cache\.tags/)
+    await expect(prisma.user.findMany(withCache({}, 'yes'))).rejects.toThrow(/`cache`/)
+  })
+
+  test('models: false is never cached; models.ttl is accepted', async () => {
+    const { prisma, queries } = await fixture.cached({ models: { User: false, Post: { ttl: '5m' } } })
+    await prisma.user.findMany()
+    expect(await queries.during(() => prisma.user.findMany())).toBe(1)
+    await prisma.post.findMany()
+    expect(await queries.during(() => prisma.post.findMany())).toBe(0)
+  })
+
+  test('the fluent API is keyed apart from the same select without it', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await prisma.user.create({ data: { email: 'a@x.test', posts: { create: { title: 'p' } } } })
+    const fluent = () => prisma.user.findUnique({ where: { id: user.id } }).posts()
+    const selected = () => prisma.user.findUnique({ where: { id: user.id }, select: { posts: true } })
+    const posts = await fluent()
+    const wrapped = await selected()
+    expect(posts).toMatchObject([{ title: 'p' }])
+    expect(wrapped).toMatchObject({ posts: [{ title: 'p' }] })
+    expect(await queries.during(async () => expect(await fluent()).toStrictEqual(posts))).toBe(0)
+    expect(await queries.during(async () => expect(await selected()).toStrictEqual(wrapped))).toBe(0)
+    // The fluent read depends on Post.
+    await prisma.post.create({ data: { title: 'q', authorId: user.id } })
+    expect(await fluent()).toHaveLength(2)
+  })
+})
+
+describe('options', () => {
+  test('are validated when the extension is made, naming the option', () => {
+    expect(() => prismaCache({ models: { User: { ttl: 'forever' as '1s' } } })).toThrow(/models\.User\.ttl/)
+    expect(() => prismaCache({ models: { User: true as unknown as false } })).toThrow(/models\.User/)
+    expect(() => prismaCache({ models: { User: { ttl: 1, tl: 2 } as { ttl: number } } })).toThrow(/models\.User\.tl/)
+    expect(() => prismaCache({ prefx: 'x' } as never)).toThrow(InvalidOptionError)
+    expect(() => prismaCache({ redis: 'localhost:6379' })).toThrow(/`redis`/)
+  })
+
+  test('a model name the client does not have fails when the client is extended', () => {
+    const { prisma } = fixture.base()
+    expect(() => prisma.$extends(prismaCache({ models: { Usr: false } }))).toThrow(/models\.Usr/)
+  })
+})

@@ -1,0 +1,126 @@
+import { describe, expect, test } from 'vitest'
+import { type CachedClient, usePrismaFixture } from './fixture.js'
+
+const fixture = usePrismaFixture('prisma-transactions')
+
+async function seed(prisma: CachedClient) {
+  const user = await prisma.user.create({ data: { email: 'one@x.test', name: 'before' } })
+  // Cache the user, then prove it is a hit.
+  await prisma.user.findUnique({ where: { id: user.id } })
+  return user
+}
+
+class Rollback extends Error {}
+
+describe('transactions', () => {
+  test('reads inside interactive and batch transactions go to the database', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await seed(prisma)
+    await prisma.user.findMany()
+    const stats = prisma.$cache.stats()
+
+    const inside = await queries.during(() =>
+      prisma.$transaction(async (tx) => {
+        await tx.user.findMany()
+        await tx.user.findUnique({ where: { id: user.id } })
+      }),
+    )
+    expect(inside).toBe(2)
+    const batch = await queries.during(() =>
+      prisma.$transaction([prisma.user.findMany(), prisma.user.findUnique({ where: { id: user.id } })]),
+    )
+    expect(batch).toBe(2)
+    expect(prisma.$cache.stats()).toMatchObject({ l1Hits: stats.l1Hits, loads: stats.loads })
+    // Outside, the entries are still there.
+    expect(await queries.during(() => prisma.user.findMany())).toBe(0)
+  })
+
+  test('an interactive transaction invalidates after its commit, not before', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await seed(prisma)
+    const read = () => prisma.user.findUnique({ where: { id: user.id } })
+
+    await prisma.$transaction(async (tx) => {
+      await tx.user.update({ where: { id: user.id }, data: { name: 'after' } })
+      // Not committed: other connections still see 'before', and so does the cache.
+      expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'before' }))).toBe(0)
+      expect(prisma.$cache.stats().invalidations).toBe(2)
+    })
+
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(1)
+  })
+
+  test('a rolled-back interactive transaction invalidates nothing', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await seed(prisma)
+    const invalidationsBefore = prisma.$cache.stats().invalidations
+
+    await expect(
+      prisma.$transaction(async (tx) => {
+        await tx.user.update({ where: { id: user.id }, data: { name: 'rolled back' } })
+        await tx.post.create({ data: { title: 'p', authorId: user.id } })
+        throw new Rollback()
+      }),
+    ).rejects.toThrow(Rollback)
+
+    expect(prisma.$cache.stats().invalidations).toBe(invalidationsBefore)
+    expect(
+      await queries.during(async () =>
+        expect(await prisma.user.findUnique({ where: { id: user.id } })).toMatchObject({ name: 'before' }),
+      ),
+    ).toBe(0)
+  })
+
+  test('a batch transaction invalidates after commit, and nothing when it rolls back', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await seed(prisma)
+    const other = await prisma.user.create({ data: { email: 'two@x.test', name: 'two' } })
+    const read = () => prisma.user.findUnique({ where: { id: user.id } })
+    const invalidationsBefore = prisma.$cache.stats().invalidations
+
+    // The second write fails (duplicate email): the first one is rolled back with it.
+    await expect(
+      prisma.$transaction([
+        prisma.user.update({ where: { id: user.id }, data: { name: 'rolled back' } }),
+        prisma.user.update({ where: { id: other.id }, data: { email: 'one@x.test' } }),
+      ]),
+    ).rejects.toMatchObject({ code: 'P2002' })
+    expect(prisma.$cache.stats().invalidations).toBe(invalidationsBefore)
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'before' }))).toBe(0)
+
+    await prisma.$transaction([prisma.user.update({ where: { id: user.id }, data: { name: 'after' } })])
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(1)
+  })
+
+  test('writes in a nested transaction are invalidated when the outer one commits', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await seed(prisma)
+    const read = () => prisma.user.findUnique({ where: { id: user.id } })
+
+    await prisma.$transaction(async (tx) => {
+      await tx.$transaction(async (inner) => {
+        await inner.user.update({ where: { id: user.id }, data: { name: 'nested' } })
+      })
+      expect(await queries.during(read)).toBe(0)
+    })
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'nested' }))).toBe(1)
+  })
+
+  test('a transaction started inside another one is independent of it', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await seed(prisma)
+    const read = () => prisma.user.findUnique({ where: { id: user.id } })
+
+    await expect(
+      prisma.$transaction(async () => {
+        // Not `tx.$transaction`: a second top-level transaction, which commits on its own.
+        await prisma.$transaction(async (other) => {
+          await other.user.update({ where: { id: user.id }, data: { name: 'independent' } })
+        })
+        expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'independent' }))).toBe(1)
+        throw new Rollback()
+      }),
+    ).rejects.toThrow(Rollback)
+    expect(await read()).toMatchObject({ name: 'independent' })
+  })
+})
