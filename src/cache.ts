@@ -82,6 +82,7 @@ interface Freshness {
 }
 
 const REPLAY_INTERVAL_MS = 1_000
+const MAX_PENDING_TAGS = 10_000
 
 class TieredCache implements Cache {
   readonly #options: ResolvedOptions
@@ -513,7 +514,7 @@ class TieredCache implements Cache {
       await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags))
     } catch (error) {
       this.#redisError(error)
-      for (const tag of tags) this.#pendingTags.add(tag)
+      this.#keepPending(tags)
       this.#scheduleReplay()
     }
   }
@@ -521,6 +522,20 @@ class TieredCache implements Cache {
   /** L1 may serve only while every other instance's invalidations can reach it. */
   #memoryTrusted(): boolean {
     return this.#l2 === undefined || (this.#l2.available && this.#bus?.live === true)
+  }
+
+  /**
+   * Remembers invalidations Redis missed. A long outage under heavy writes would
+   * grow this without bound (row tags), so past a limit it collapses into one
+   * invalidation of everything: coarser, never lost.
+   */
+  #keepPending(tags: readonly string[]): void {
+    if (this.#pendingTags.has(ALL_TAGS)) return
+    for (const tag of tags) this.#pendingTags.add(tag)
+    if (this.#pendingTags.size > MAX_PENDING_TAGS) {
+      this.#pendingTags.clear()
+      this.#pendingTags.add(ALL_TAGS)
+    }
   }
 
   #hasPendingInvalidation(tags: readonly string[]): boolean {
