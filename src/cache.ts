@@ -183,7 +183,7 @@ class TieredCache implements Cache {
       return (shared.bytes === undefined ? shared.value : decodeValue(shared.bytes)) as T
     }
     if (!memoryTrusted && this.#l1 !== undefined) this.#counters.values.bypassed++
-    const result = this.#fly(this.#request(key, tags, loader, options), false)
+    const result = this.#fly(this.#request(key, tags, loader, options))
     return (await result).value as T
   }
 
@@ -237,8 +237,8 @@ class TieredCache implements Cache {
   }
 
   /** Runs `#load` as the key's flight, which concurrent callers in this process join. */
-  #fly(request: LoadRequest, refreshing: boolean): Promise<LoadResult> {
-    const result = this.#load(request, refreshing)
+  #fly(request: LoadRequest): Promise<LoadResult> {
+    const result = this.#load(request, false)
     const flight: Flight = { tags: request.tags, since: request.since, result }
     this.#flights.set(request.key, flight)
     const land = () => {
