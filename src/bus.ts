@@ -18,6 +18,10 @@ export interface BusEvents {
 
 export const ALL_TAGS = '*'
 
+const HEARTBEAT_INTERVAL_MS = 1_000
+/** Heartbeats in a row that may go missing before the subscription is taken for dead. */
+const MISSED_HEARTBEATS = 3
+
 /**
  * Invalidations between instances over Redis pub/sub. Publishing happens inside
  * the invalidation script (see scripts.ts), atomically with the version change;
@@ -30,25 +34,35 @@ export const ALL_TAGS = '*'
 export class InvalidationBus {
   readonly channel: string
   readonly #subscriber: Redis | RedisClient
+  readonly #publisher: RedisClient
   readonly #instanceId: string
   readonly #events: BusEvents
+  /** Heard only by this instance: proof that its subscription still delivers. */
+  readonly #heartbeatChannel: string
+  readonly #heartbeat: NodeJS.Timeout
+  #lastHeartbeatAt = 0
   #live = false
   #closed = false
 
   constructor(client: RedisClient, channel: string, instanceId: string, events: BusEvents) {
     this.channel = channel
+    this.#publisher = client
     this.#instanceId = instanceId
     this.#events = events
+    this.#heartbeatChannel = `${channel}:heartbeat:${instanceId}`
     // A subscribed connection can run nothing else, so the bus has its own.
     this.#subscriber = client.duplicate()
     this.#subscriber.on('error', () => {})
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.#receive(message)
+      else if (channel === this.#heartbeatChannel) this.#lastHeartbeatAt = Date.now()
     })
     this.#subscriber.on('ready', () => this.#subscribe())
     this.#subscriber.on('close', () => this.#lost())
     this.#subscriber.on('end', () => this.#lost())
     if (this.#subscriber.status === 'ready') this.#subscribe()
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_INTERVAL_MS)
+    this.#heartbeat.unref()
   }
 
   /** True while messages are being received; only then may L1 be trusted. */
@@ -63,18 +77,36 @@ export class InvalidationBus {
   async close(): Promise<void> {
     this.#closed = true
     this.#live = false
+    clearInterval(this.#heartbeat)
     await this.#subscriber.quit().catch(() => this.#subscriber.disconnect())
   }
 
   #subscribe(): void {
-    this.#subscriber.subscribe(this.channel).then(
+    this.#subscriber.subscribe(this.channel, this.#heartbeatChannel).then(
       () => {
         if (this.#closed || this.#live) return
         this.#live = true
+        this.#lastHeartbeatAt = Date.now()
         this.#events.onResubscribed()
       },
       () => this.#lost(),
     )
+  }
+
+  /**
+   * A connection can die without a word (an idle NAT entry dropped, a silent
+   * partition): TCP keepalive would take hours to tell, and L1 hits never touch
+   * Redis, so nothing else would. Each instance publishes to itself; when its
+   * own heartbeats stop arriving the bus is down, and the subscriber reconnects.
+   */
+  #beat(): void {
+    if (!this.#live || this.#closed) return
+    if (Date.now() - this.#lastHeartbeatAt > HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS) {
+      this.#lost()
+      this.#subscriber.disconnect(true)
+      return
+    }
+    this.#publisher.publish(this.#heartbeatChannel, '1').catch(() => {})
   }
 
   #lost(): void {

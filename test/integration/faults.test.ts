@@ -72,6 +72,24 @@ describe('faults on a dedicated Redis', () => {
     expect(reader.stats().l2Hits).toBe(l2HitsBefore + 1)
   })
 
+  test('a subscription that stops delivering without closing is caught by heartbeats', async () => {
+    const server = await dedicatedRedis()
+    const reader = await liveCache(server)
+    await reader.getOrLoad('k', ['T'], () => 'cached')
+    expect(await reader.getOrLoad('k', ['T'], fail)).toBe('cached')
+    // Writes paused: nothing can be published, so the reader's own heartbeats stop arriving,
+    // as they would through a dead NAT entry. Its L1 is not served from then on.
+    await server.client().client('PAUSE', '6000', 'WRITE')
+    await until(() => reader.stats().bus === 'down', 'the heartbeats to be missed', 10_000)
+    const hits = reader.stats().l1Hits
+    expect(await reader.getOrLoad('k', ['T'], () => 'loaded while the bus is down')).toBe(
+      'loaded while the bus is down',
+    )
+    expect(reader.stats().l1Hits).toBe(hits)
+    await server.client().client('UNPAUSE')
+    await until(() => reader.stats().bus === 'live', 'the bus to come back', 10_000)
+  })
+
   test('a paused Redis costs one timeout, then nothing; invalidations made during the pause land after it', async () => {
     const server = await dedicatedRedis()
     const cache = await liveCache(server)
