@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib'
 import { addExtension, Packr } from 'msgpackr'
 
 /**
@@ -98,9 +99,21 @@ export interface EntryHeader {
 
 const ENTRY_FORMAT = 1
 
-/** An L2 entry: a msgpack header followed by the encoded value, so the value's bytes can go to L1 unchanged. */
+/**
+ * An L2 entry: a msgpack header followed by the encoded value, so the value's
+ * bytes can go to L1 unchanged. The header carries a CRC-32 of the value: a
+ * damaged value can still parse as msgpack, and must be a miss rather than a
+ * wrong answer.
+ */
 export function encodeEntry(header: EntryHeader, valueBytes: Uint8Array): Buffer {
-  const head = packr.pack([ENTRY_FORMAT, header.tags, header.versions, header.expiresAt, header.loadMs])
+  const head = packr.pack([
+    ENTRY_FORMAT,
+    header.tags,
+    header.versions,
+    header.expiresAt,
+    header.loadMs,
+    crc32(valueBytes),
+  ])
   return Buffer.concat([head, valueBytes])
 }
 
@@ -121,12 +134,14 @@ export function decodeEntry(bytes: Uint8Array): { header: EntryHeader; valueByte
   } catch {
     return undefined
   }
-  if (!Array.isArray(head) || head.length !== 5 || head[0] !== ENTRY_FORMAT) return undefined
-  const [, tags, versions, expiresAt, loadMs] = head as unknown[]
+  if (!Array.isArray(head) || head.length !== 6 || head[0] !== ENTRY_FORMAT) return undefined
+  const [, tags, versions, expiresAt, loadMs, checksum] = head as unknown[]
   if (!isStringArray(tags) || !isStringArray(versions) || tags.length !== versions.length) return undefined
   if (typeof expiresAt !== 'number' || typeof loadMs !== 'number') return undefined
   if (end <= 0 || end >= bytes.length) return undefined
-  return { header: { tags, versions, expiresAt, loadMs }, valueBytes: bytes.subarray(end) }
+  const valueBytes = bytes.subarray(end)
+  if (checksum !== crc32(valueBytes)) return undefined
+  return { header: { tags, versions, expiresAt, loadMs }, valueBytes }
 }
 
 function isStringArray(value: unknown): value is string[] {
