@@ -10,6 +10,27 @@ defineEngineSuite(sharedRedis)
 const redis = redisCaches('standalone')
 
 describe('standalone Redis', () => {
+  test('ioredis options work as well as a URL, and the cache closes what it opened', async () => {
+    const prefix = redis.prefix()
+    const { hostname, port } = new URL(await redisUrl())
+    const options = { host: hostname, port: Number(port), connectionName: `${prefix}-own` }
+    const writer = createCache({ redis: options, prefix })
+    const reader = createCache({ redis: options, prefix, l1: false })
+    await writer.getOrLoad('k', ['T'], () => 'v')
+    await redis.stored(prefix, 'k')
+    expect(await reader.getOrLoad('k', ['T'], () => 'not from Redis')).toBe('v')
+    const admin = await redis.admin()
+    const connections = async () =>
+      String(await admin.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(`name=${prefix}-own`)).length
+    // Each cache: one connection for commands, one for the bus.
+    expect(await connections()).toBe(4)
+    await writer.close()
+    await reader.close()
+    await vi.waitUntil(async () => (await connections()) === 0, { timeout: 5_000 })
+  })
+
   test('a user-supplied client is used as is, keyPrefix respected, and not closed', async () => {
     const prefix = redis.prefix()
     const client = new Redis(await redisUrl(), { keyPrefix: `${prefix}:app:` })
