@@ -6,7 +6,11 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
-const schemas = ['test/adapters/prisma/schema.prisma'].filter((schema) => existsSync(schema))
+const schemas = [
+  'test/adapters/prisma/schema.prisma',
+  'test/adapters/prisma/sqlite/schema.prisma',
+  'test/adapters/prisma/mariadb/schema.prisma',
+].filter((schema) => existsSync(schema))
 const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
 const env = { ...process.env }
 env.PRISMA_SCHEMA_ENGINE_BINARY ??= process.execPath

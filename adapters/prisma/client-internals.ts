@@ -19,6 +19,8 @@ export interface ClientInternals {
   /** The `$transaction` and `$disconnect` the extension wraps (those of the client it extends). */
   readonly transaction: (this: unknown, ...args: unknown[]) => Promise<unknown>
   readonly disconnect: (this: unknown) => Promise<void>
+  /** The client's own `$queryRaw`, for `$cache.queryRaw`. */
+  readonly queryRaw: (this: unknown, query: unknown) => PromiseLike<unknown>
 }
 
 /** The private fields of a Prisma 7 client, as seen through the client passed to `defineExtension`. */
@@ -33,6 +35,7 @@ interface PrismaClientShape {
   _globalOmit?: unknown
   $transaction?: unknown
   $disconnect?: unknown
+  $queryRaw?: unknown
 }
 
 // Prisma's defaults for interactive transactions.
@@ -46,7 +49,11 @@ export function readClientInternals(client: object): ClientInternals {
   if (runtimeDataModel === undefined || typeof runtimeDataModel.models !== 'object') {
     throw new Error('ormcache: this Prisma Client does not expose its data model; ormcache/prisma needs Prisma 7')
   }
-  if (typeof shape.$transaction !== 'function' || typeof shape.$disconnect !== 'function') {
+  if (
+    typeof shape.$transaction !== 'function' ||
+    typeof shape.$disconnect !== 'function' ||
+    typeof shape.$queryRaw !== 'function'
+  ) {
     throw new Error('ormcache: prismaCache() must extend a PrismaClient, not a transaction client')
   }
   const inlineSchema = shape._engineConfig?.inlineSchema
@@ -61,6 +68,7 @@ export function readClientInternals(client: object): ClientInternals {
     transactionTimeoutMs: positiveOr(transactionOptions?.timeout, DEFAULT_TRANSACTION_TIMEOUT_MS),
     transaction: shape.$transaction as ClientInternals['transaction'],
     disconnect: shape.$disconnect as ClientInternals['disconnect'],
+    queryRaw: shape.$queryRaw as ClientInternals['queryRaw'],
   }
 }
 

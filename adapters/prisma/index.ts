@@ -1,23 +1,43 @@
 import { createHash } from 'node:crypto'
 import { Prisma } from '@prisma/client/extension'
+import type { Sql } from '@prisma/client/runtime/client'
+import { UnkeyableArgsError } from '../../src/errors.js'
+import { hashArgs } from '../../src/keys.js'
 import type { CacheStats } from '../../src/stats.js'
 import { CacheHandle } from './cache-handle.js'
 import { isTransactionClient, readClientInternals } from './client-internals.js'
 import { registerPrismaCodec } from './decimal.js'
 import { type OperationParams, runOperation } from './operation.js'
-import { checkModelNames, type PrismaCacheOptions, resolvePrismaOptions } from './options.js'
+import {
+  checkModelNames,
+  checkRawQueryOptions,
+  type PrismaCacheOptions,
+  type RawQueryCacheOptions,
+  resolvePrismaOptions,
+} from './options.js'
+import { sqlText } from './raw.js'
 import { RelationGraph } from './relations.js'
 import { type ParsedModel, parseSchema } from './schema-parser.js'
+import { analyzeSql } from './sql-statement.js'
 import { TransactionTracker } from './transactions.js'
+import type { CachedReadMethods } from './types.js'
 
 export { READ_OPERATIONS, WRITE_OPERATIONS } from './operations.js'
-export type { ModelCacheOptions, PrismaCacheOptions, QueryCacheOption } from './options.js'
+export type { ModelCacheOptions, PrismaCacheOptions, QueryCacheOption, RawQueryCacheOptions } from './options.js'
+export type { CacheArg, CachedFluentApi, CachedReadMethods } from './types.js'
 
 /** `prisma.$cache`: the cache behind an extended client. */
 export interface PrismaCacheClient {
   /** Makes every cached read carrying one of `tags` a miss (model names are tags too: `'User'`). */
   invalidate(options: { tags: readonly string[] }): Promise<void>
   stats(): CacheStats
+  /**
+   * A raw read, cached under the tags given: `$queryRaw` itself is never
+   * cached, since which tables a query reads is not known. Only one SELECT
+   * (or a WITH without writes) is accepted. It runs outside any transaction.
+   * @example prisma.$cache.queryRaw<{ n: bigint }[]>(Prisma.sql`SELECT count(*) AS n FROM "User"`, { tags: ['User'] })
+   */
+  queryRaw<T = unknown>(query: Sql, options: RawQueryCacheOptions): Promise<T>
 }
 
 /**
@@ -61,6 +81,28 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     const $cache: PrismaCacheClient = {
       invalidate: ({ tags }) => cache.invalidate(tags),
       stats: () => cache.stats(),
+      async queryRaw<T>(query: Sql, options: RawQueryCacheOptions): Promise<T> {
+        const { tags, ttl, swr } = checkRawQueryOptions(options)
+        const text = sqlText(query)
+        if (text === undefined || analyzeSql(text).kind !== 'read') {
+          throw new TypeError('ormcache: $cache.queryRaw caches one read (SELECT) statement only')
+        }
+        const load = () => Promise.resolve(internals.queryRaw.call(client, query) as PromiseLike<T>)
+        const sortedTags = [...new Set(tags)].sort()
+        let key: string
+        try {
+          // The statement, its bound values and its tags (the engine keeps one tag list per key), hashed.
+          const hash = hashArgs({ strings: query.strings, values: query.values, tags: sortedTags })
+          key = `${context.namespace}:$queryRaw:${hash}`
+        } catch (error) {
+          if (error instanceof UnkeyableArgsError) return load()
+          throw error
+        }
+        return cache.getOrLoad(key, sortedTags, load, {
+          ...(ttl !== undefined && { ttl }),
+          ...(swr !== undefined && { swr }),
+        })
+      },
     }
     // `$transaction` and `$disconnect` are wrapped at runtime but left out of the
     // extension's declared type, so the client keeps Prisma's own typings for them.
@@ -78,7 +120,7 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
       },
     } as { $cache: PrismaCacheClient }
 
-    return client.$extends({
+    const extended = client.$extends({
       name: 'ormcache',
       client: clientMembers,
       query: {
@@ -89,6 +131,13 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
         },
       },
     })
+    // The `cache` argument is declared by a second layer that exists only in the types: at run
+    // time Prisma's own model methods take it, since the query extension above removes it
+    // before Prisma validates the arguments. So reads keep Prisma's own fluent API, batching
+    // and transactions, and extensions stacked later wrap them as they would without ormcache.
+    const declareReads = (base: typeof extended) =>
+      base.$extends({ name: 'ormcache-types', model: { $allModels: null as unknown as CachedReadMethods } })
+    return extended as unknown as ReturnType<typeof declareReads>
   })
 }
 

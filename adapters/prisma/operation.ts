@@ -3,11 +3,11 @@ import { hashArgs } from '../../src/keys.js'
 import type { CacheHandle } from './cache-handle.js'
 import { isReadOperation } from './operations.js'
 import { type ModelSetting, takeCacheOption } from './options.js'
-import { rawMayWrite } from './raw.js'
+import { rawWriteTags } from './raw.js'
 import { readTags } from './read-tags.js'
 import type { RelationGraph } from './relations.js'
 import type { PrismaTransaction, TransactionTracker } from './transactions.js'
-import { allModelTags, writeTags } from './write-tags.js'
+import { writeTags } from './write-tags.js'
 
 /** What Prisma passes a top-level `query.$allOperations` callback. */
 export interface OperationParams {
@@ -34,8 +34,9 @@ export interface AdapterContext {
 export function runOperation(context: AdapterContext, params: OperationParams): Promise<unknown> {
   const { model, operation } = params
   if (model === undefined) {
-    if (!rawMayWrite(operation, params.args)) return Promise.resolve(params.query(params.args))
-    return runWrite(context, params, () => allModelTags(context.graph))
+    const tags = rawWriteTags(context.graph, operation, params.args)
+    if (tags === undefined) return Promise.resolve(params.query(params.args))
+    return runWrite(context, params, () => tags)
   }
   if (isReadOperation(operation)) return runRead(context, model, params)
   // Writes, and operations this adapter does not know (which count as writes of the whole model).
@@ -59,7 +60,13 @@ async function runRead(context: AdapterContext, model: string, params: Operation
   const dataPath = params.__internalParams?.dataPath
   let key: string
   try {
-    const hashed = Array.isArray(dataPath) && dataPath.length > 0 ? { args, dataPath } : args
+    const customTags = setting === undefined ? [] : [...new Set(setting.tags)].sort()
+    // The engine keeps one tag list per key, so a query's own tags are part of its key: the same
+    // query under other tags is another entry, which `$cache.invalidate` of those tags leaves alone.
+    const hashed =
+      (Array.isArray(dataPath) && dataPath.length > 0) || customTags.length > 0
+        ? { args, dataPath: Array.isArray(dataPath) ? dataPath : [], tags: customTags }
+        : args
     key = `${context.namespace}:${model}:${params.operation}:${hashArgs(hashed)}`
   } catch (error) {
     // Arguments no key can describe are read from the database, not rejected.

@@ -112,3 +112,32 @@ export function takeCacheOption(args: unknown): { args: unknown; setting: QueryC
   if (swr !== undefined) parseDuration(swr, 'cache.swr')
   return { args: rest, setting: { bypass: false, ttl, swr, tags } }
 }
+
+/** How `prisma.$cache.queryRaw` caches one raw read. */
+export interface RawQueryCacheOptions {
+  /**
+   * What invalidates it: at least one tag. Model names are tags that every
+   * write to the model invalidates (`['User', 'Post']` for a join of both);
+   * custom tags are invalidated by `$cache.invalidate({ tags })`.
+   */
+  readonly tags: readonly [string, ...string[]]
+  /** How long the result is fresh. */
+  readonly ttl?: Duration
+  /** How long after `ttl` it may be served while one caller refreshes it. */
+  readonly swr?: Duration
+}
+
+/** Validates the options of `$cache.queryRaw`, naming the faulty one. */
+export function checkRawQueryOptions(options: unknown): RawQueryCacheOptions {
+  if (!isPlainObject(options)) throw new InvalidOptionError('options', '{ tags, ttl?, swr? }', options)
+  for (const key of Object.keys(options)) {
+    if (!QUERY_OPTIONS.has(key)) throw new InvalidOptionError(key, 'absent: use tags, ttl or swr', key)
+  }
+  const { tags, ttl, swr } = options
+  if (!Array.isArray(tags) || tags.length === 0 || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
+    throw new InvalidOptionError('tags', 'a non-empty array of non-empty strings (model names or your own tags)', tags)
+  }
+  if (ttl !== undefined) parseDuration(ttl as Duration, 'ttl', 1)
+  if (swr !== undefined) parseDuration(swr as Duration, 'swr')
+  return options as unknown as RawQueryCacheOptions
+}

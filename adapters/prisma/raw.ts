@@ -1,28 +1,53 @@
+import type { RelationGraph } from './relations.js'
+import { analyzeSql } from './sql-statement.js'
+import { modelTag, wholeModelTags } from './tag-names.js'
+import { allModelTags } from './write-tags.js'
+
 /**
- * Whether a raw operation may write. Which tables a statement touches is not
- * worked out yet, so a raw write invalidates every model; this only tells
- * apart the statements that certainly do not write: one plain SELECT.
- * Anything else (`$executeRaw*`, `$runCommandRaw`, `WITH` that may modify
- * data, a `;` anywhere, a statement we cannot see) counts as a write. A
- * SELECT of a function that writes is not detected.
+ * The tags a raw operation invalidates; undefined when it cannot write (one
+ * plain SELECT through `$queryRaw*`). A statement naming its tables
+ * (INSERT/UPDATE/DELETE/TRUNCATE/MERGE/ALTER TABLE) invalidates the models of
+ * those tables wholesale, plus the models its referential actions can change;
+ * an implicit many-to-many join table invalidates both linked models' reads
+ * across the relation. Anything else invalidates every model: several
+ * statements, writing CTEs, procedure calls, a SELECT run through
+ * `$executeRaw` (for a side effect), `$runCommandRaw`, text it cannot read. A
+ * table the schema does not know invalidates nothing; writes that triggers
+ * or functions make are not seen.
  */
-export function rawMayWrite(operation: string, args: unknown): boolean {
-  if (!operation.startsWith('$queryRaw')) return true
-  const sql = sqlText(args)
-  if (sql === undefined) return true
-  const statement = sql.trim().replace(/;\s*$/, '')
-  if (statement.includes(';')) return true
-  const start = statement.replace(/^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*/, '')
-  return !/^\(*\s*select\b/i.test(start)
+export function rawWriteTags(graph: RelationGraph, operation: string, args: unknown): string[] | undefined {
+  const sql = operation === '$runCommandRaw' ? undefined : sqlText(args)
+  if (sql === undefined) return allModelTags(graph)
+  const effect = analyzeSql(sql)
+  if (effect.kind === 'read') return operation.startsWith('$queryRaw') ? undefined : allModelTags(graph)
+  if (effect.kind === 'all') return allModelTags(graph)
+  const tags = new Set<string>()
+  for (const written of effect.tables) {
+    const table = graph.table(written.name)
+    if (table === undefined) {
+      // Without the parsed schema, which tables join implicit many-to-many relations is unknown.
+      if (!graph.precise && written.name.startsWith('_')) return allModelTags(graph)
+      continue
+    }
+    for (const model of table.links) tags.add(modelTag(model))
+    for (const model of table.models) {
+      const affected = [model]
+      if (written.change === 'write')
+        affected.push(...graph.affectedByDelete(model), ...graph.affectedByAnyUpdate(model))
+      for (const name of affected) for (const tag of wholeModelTags(name)) tags.add(tag)
+    }
+  }
+  return [...tags].sort()
 }
 
 /** `$queryRaw` passes a `Sql` object (`strings`), `$queryRawUnsafe` an array, `$queryRawTyped` a `TypedSql` (`sql`). */
-function sqlText(args: unknown): string | undefined {
+export function sqlText(args: unknown): string | undefined {
   if (Array.isArray(args)) return typeof args[0] === 'string' ? args[0] : undefined
   if (args === null || typeof args !== 'object') return undefined
   const candidate = args as { strings?: unknown; sql?: unknown }
   if (Array.isArray(candidate.strings) && candidate.strings.every((part) => typeof part === 'string')) {
-    return candidate.strings.join(' $ ')
+    // Each value becomes a placeholder: it is bound, never part of the statement's text.
+    return candidate.strings.join(' ? ')
   }
   return typeof candidate.sql === 'string' ? candidate.sql : undefined
 }

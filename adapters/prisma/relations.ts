@@ -2,7 +2,9 @@ import type { ParsedModel } from './schema-parser.js'
 
 /** The slice of Prisma's runtime data model (`client._runtimeDataModel`) this adapter reads. */
 export interface RuntimeDataModel {
-  readonly models: Readonly<Record<string, { readonly fields: readonly RuntimeField[] }>>
+  readonly models: Readonly<
+    Record<string, { readonly fields: readonly RuntimeField[]; readonly dbName?: string | null }>
+  >
 }
 
 export interface RuntimeField {
@@ -40,6 +42,12 @@ export interface ModelInfo {
   readonly primaryKeyName: string | undefined
 }
 
+/** What a database table holds: rows of `models`, or the links between two models (an implicit many-to-many). */
+export interface TableInfo {
+  readonly models: readonly string[]
+  readonly links: readonly string[]
+}
+
 /** A foreign key: rows of `child` point at rows of `parent`. */
 interface ForeignKey {
   readonly parent: string
@@ -67,6 +75,9 @@ export class RelationGraph {
   /** False when the schema text could not be read: every relation then counts as changing both sides. */
   readonly precise: boolean
   readonly #deleteEffects = new Map<string, ReadonlySet<string>>()
+  /** By lower-cased table name: the databases fold unquoted names, and matching more tables only invalidates more. */
+  readonly #tables = new Map<string, { models: Set<string>; links: Set<string> }>()
+  readonly #scalarFields = new Map<string, readonly string[]>()
 
   constructor(runtime: RuntimeDataModel, parsed: readonly ParsedModel[] | undefined, provider: string) {
     this.precise = parsed !== undefined
@@ -80,7 +91,47 @@ export class RelationGraph {
         primaryKey: primaryKeyOf(model.fields, parsedModel, provider),
         primaryKeyName: parsedModel?.primaryKeyName,
       })
+      this.#scalarFields.set(
+        name,
+        model.fields.filter((field) => field.kind !== 'object').map((field) => field.name),
+      )
+      this.#tableEntry(model.dbName ?? name).models.add(name)
     }
+    for (const [name, model] of Object.entries(runtime.models)) {
+      for (const field of model.fields) {
+        const relation = this.#models.get(name)?.relations.get(field.name)
+        if (relation?.isImplicitManyToMany && field.relationName !== undefined) {
+          const links = this.#tableEntry(`_${field.relationName}`).links
+          links.add(name)
+          links.add(relation.target)
+        }
+      }
+    }
+  }
+
+  #tableEntry(table: string): { models: Set<string>; links: Set<string> } {
+    const key = table.toLowerCase()
+    let entry = this.#tables.get(key)
+    if (entry === undefined) {
+      entry = { models: new Set(), links: new Set() }
+      this.#tables.set(key, entry)
+    }
+    return entry
+  }
+
+  /**
+   * The models a table of this schema holds (by `@@map` name or model name, case-insensitively),
+   * and for an implicit many-to-many join table (`_PostToTag`) the two models it links.
+   * Undefined for a table the schema does not know.
+   */
+  table(name: string): TableInfo | undefined {
+    const entry = this.#tables.get(name.toLowerCase())
+    return entry && { models: [...entry.models], links: [...entry.links] }
+  }
+
+  /** Models whose rows an update of any column of `model` rows can change through `onUpdate` actions. */
+  affectedByAnyUpdate(model: string): ReadonlySet<string> {
+    return this.#effects(model, new Set(this.#scalarFields.get(model) ?? []))
   }
 
   get modelNames(): string[] {

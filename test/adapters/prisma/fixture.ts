@@ -6,7 +6,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
-import { type PrismaCacheOptions, prismaCache } from '../../../adapters/prisma/index.js'
+import { type PrismaCacheClient, type PrismaCacheOptions, prismaCache } from '../../../adapters/prisma/index.js'
 import { until } from '../../fixtures/wait.js'
 import { createPgSchema, type PgSchema } from '../../helpers/databases.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
@@ -32,7 +32,7 @@ const TRANSACTION_CONTROL = /^\s*(BEGIN|START|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)
 
 // Wraps a driver adapter (factory, connection, transaction) so every queryRaw
 // and executeRaw is counted; everything else goes to the real adapter untouched.
-function counting<T extends object>(target: T, counter: QueryCounter): T {
+export function counting<T extends object>(target: T, counter: QueryCounter): T {
   return new Proxy(target, {
     get(object, property) {
       const value: unknown = Reflect.get(object, property, object)
@@ -140,14 +140,14 @@ export function usePrismaFixture(label: string) {
 }
 
 /** Waits until the client's cache reaches Redis and its bus is subscribed. */
-export async function cacheConnected(prisma: CachedClient): Promise<void> {
+export async function cacheConnected(prisma: { $cache: PrismaCacheClient }): Promise<void> {
   await until(() => {
     const stats = prisma.$cache.stats()
     return stats.redis === 'up' && stats.bus === 'live'
   }, 'the cache connected to Redis')
 }
 
-async function scanCount(redis: Redis, match: string): Promise<number> {
+export async function scanCount(redis: Redis, match: string): Promise<number> {
   let cursor = '0'
   let count = 0
   do {
@@ -156,9 +156,4 @@ async function scanCount(redis: Redis, match: string): Promise<number> {
     count += keys.length
   } while (cursor !== '0')
   return count
-}
-
-/** A read's arguments with the per-query `cache` option, which the extension's types do not declare yet. */
-export function withCache<A extends object>(args: A, cache: unknown): A {
-  return { ...args, cache } as A
 }

@@ -3,7 +3,8 @@ import { describe, expect, test } from 'vitest'
 import { prismaCache } from '../../../adapters/prisma/index.js'
 import { InvalidOptionError } from '../../../src/errors.js'
 import { sameClassesDeep } from '../../fixtures/values.js'
-import { usePrismaFixture, withCache } from './fixture.js'
+import { redisUrl } from '../../helpers/services.js'
+import { cacheConnected, usePrismaFixture } from './fixture.js'
 import { Prisma } from './generated/client.js'
 
 const fixture = usePrismaFixture('prisma-reads')
@@ -122,17 +123,17 @@ describe('reads through prismaCache', () => {
     const { prisma, queries } = await fixture.cached()
     await prisma.user.create({ data: { email: 'a@x.test' } })
     await prisma.user.findMany()
-    expect(await queries.during(() => prisma.user.findMany(withCache({}, false)))).toBe(1)
-    expect(await queries.during(() => prisma.user.findMany(withCache({}, false)))).toBe(1)
+    expect(await queries.during(() => prisma.user.findMany({ cache: false }))).toBe(1)
+    expect(await queries.during(() => prisma.user.findMany({ cache: false }))).toBe(1)
     expect(await queries.during(() => prisma.user.findMany())).toBe(0)
-    expect(await queries.during(() => prisma.user.count(withCache({}, false)))).toBe(1)
+    expect(await queries.during(() => prisma.user.count({ cache: false }))).toBe(1)
     expect(await queries.during(() => prisma.user.count())).toBe(1)
   })
 
   test('`cache.tags` adds tags that `$cache.invalidate` evicts; `cache.ttl` is validated', async () => {
     const { prisma, queries } = await fixture.cached()
     await prisma.user.create({ data: { email: 'a@x.test' } })
-    const read = () => prisma.user.findMany(withCache({}, { tags: ['tenant:1'], ttl: '1m' }))
+    const read = () => prisma.user.findMany({ cache: { tags: ['tenant:1'], ttl: '1m' } })
     await read()
     expect(await queries.during(read)).toBe(0)
     await prisma.$cache.invalidate({ tags: ['tenant:2'] })
@@ -140,10 +141,14 @@ describe('reads through prismaCache', () => {
     await prisma.$cache.invalidate({ tags: ['tenant:1'] })
     expect(await queries.during(read)).toBe(1)
 
-    await expect(prisma.user.findMany(withCache({}, { ttl: 'soon' }))).rejects.toThrow(InvalidOptionError)
-    await expect(prisma.user.findMany(withCache({}, { stale: '1m' }))).rejects.toThrow(/cache\.stale/)
-    await expect(prisma.user.findMany(withCache({}, { tags: [''] }))).rejects.toThrow(/cache\.tags/)
-    await expect(prisma.user.findMany(withCache({}, 'yes'))).rejects.toThrow(/`cache`/)
+    // What the types reject is rejected at run time too, for callers without TypeScript.
+    // @ts-expect-error not a duration
+    await expect(prisma.user.findMany({ cache: { ttl: 'soon' } })).rejects.toThrow(InvalidOptionError)
+    // @ts-expect-error unknown option
+    await expect(prisma.user.findMany({ cache: { stale: '1m' } })).rejects.toThrow(/cache\.stale/)
+    await expect(prisma.user.findMany({ cache: { tags: [''] } })).rejects.toThrow(/cache\.tags/)
+    // @ts-expect-error neither false nor an object
+    await expect(prisma.user.findMany({ cache: 'yes' })).rejects.toThrow(/`cache`/)
   })
 
   test('models: false is never cached; models.ttl is accepted', async () => {
@@ -168,6 +173,78 @@ describe('reads through prismaCache', () => {
     // The fluent read depends on Post.
     await prisma.post.create({ data: { title: 'q', authorId: user.id } })
     expect(await fluent()).toHaveLength(2)
+    // The `cache` option of the call the fluent API starts from applies to the whole read.
+    const tagged = () => prisma.user.findUnique({ where: { id: user.id }, cache: { tags: ['fluent'] } }).posts()
+    expect(await tagged()).toHaveLength(2)
+    expect(await queries.during(tagged)).toBe(0)
+    await prisma.$cache.invalidate({ tags: ['fluent'] })
+    expect(await queries.during(tagged)).toBeGreaterThan(0)
+    expect(await queries.during(fluent)).toBe(0)
+    const uncached = () => prisma.user.findUnique({ where: { id: user.id }, cache: false }).posts()
+    expect(await queries.during(uncached)).toBeGreaterThan(0)
+    expect(await queries.during(uncached)).toBeGreaterThan(0)
+  })
+})
+
+describe('stacked extensions', () => {
+  test('an extension applied after prismaCache keeps working: result fields on hits, query hooks on misses', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const seen: unknown[] = []
+    const outer = prisma.$extends({
+      result: { user: { shout: { needs: { email: true }, compute: (user) => user.email.toUpperCase() } } },
+      query: {
+        $allModels: {
+          findMany({ args, query }) {
+            seen.push(args)
+            return query(args)
+          },
+        },
+      },
+    })
+    await outer.user.create({ data: { email: 'a@x.test' } })
+    const read = () => outer.user.findMany({ where: { email: 'a@x.test' }, cache: { ttl: '1m' } })
+    expect(await read()).toMatchObject([{ email: 'a@x.test', shout: 'A@X.TEST' }])
+    expect(await queries.during(async () => expect(await read()).toMatchObject([{ shout: 'A@X.TEST' }]))).toBe(0)
+    expect(await queries.during(() => outer.user.findMany({ cache: false }))).toBe(1)
+    // Prisma runs query extensions in the order they were applied: a later one runs on misses
+    // only, and never sees the `cache` argument, which prismaCache has taken off.
+    expect(seen).toEqual([{ where: { email: 'a@x.test' } }, {}])
+    // The fluent API of the outer client, through the cache.
+    const user = await outer.user.findFirstOrThrow()
+    expect(await outer.user.findUnique({ where: { id: user.id }, cache: false }).posts()).toEqual([])
+  })
+
+  test('an extension applied before prismaCache runs on every read, and what it adds to the args is in the key', async () => {
+    const { prisma: plain, queries } = fixture.base()
+    let tenant = 'a'
+    const seen: unknown[] = []
+    const prisma = plain
+      .$extends({
+        query: {
+          user: {
+            findMany({ args, query }) {
+              seen.push(args)
+              return query({ ...args, where: { ...args.where, email: { endsWith: `@${tenant}.test` } } })
+            },
+          },
+        },
+      })
+      .$extends(prismaCache({ redis: await redisUrl(), prefix: fixture.prefix }))
+    try {
+      await cacheConnected(prisma)
+      await prisma.user.createMany({ data: [{ email: 'one@a.test' }, { email: 'two@b.test' }] })
+      const read = () => prisma.user.findMany({ select: { email: true }, cache: { ttl: '1m' } })
+      expect(await read()).toEqual([{ email: 'one@a.test' }])
+      expect(await queries.during(read)).toBe(0)
+      tenant = 'b'
+      expect(await read()).toEqual([{ email: 'two@b.test' }])
+      expect(await queries.during(read)).toBe(0)
+      // It saw every call, `cache` argument included.
+      expect(seen).toHaveLength(4)
+      expect(seen[0]).toEqual({ select: { email: true }, cache: { ttl: '1m' } })
+    } finally {
+      await prisma.$disconnect()
+    }
   })
 })
 

@@ -35,6 +35,23 @@ describe('transactions', () => {
     expect(await queries.during(() => prisma.user.findMany())).toBe(0)
   })
 
+  test('reads through the typed layer run in the transaction: they see its uncommitted writes', async () => {
+    const { prisma } = await fixture.cached()
+    await prisma.user.findMany()
+    await expect(
+      prisma.$transaction(async (tx) => {
+        await tx.user.create({ data: { email: 'inside@x.test' } })
+        expect(await tx.user.findMany({ cache: { ttl: '1m' } })).toMatchObject([{ email: 'inside@x.test' }])
+        expect(await tx.user.count()).toBe(1)
+        expect(await tx.user.findUnique({ where: { email: 'inside@x.test' } }).posts()).toEqual([])
+        // Outside the transaction the row does not exist yet.
+        expect(await prisma.user.count({ cache: false })).toBe(0)
+        throw new Rollback()
+      }),
+    ).rejects.toThrow(Rollback)
+    expect(await prisma.user.findMany()).toEqual([])
+  })
+
   test('an interactive transaction invalidates after its commit, not before', async () => {
     const { prisma, queries } = await fixture.cached()
     const user = await seed(prisma)
@@ -90,6 +107,27 @@ describe('transactions', () => {
 
     await prisma.$transaction([prisma.user.update({ where: { id: user.id }, data: { name: 'after' } })])
     expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(1)
+  })
+
+  test('raw SQL in a transaction invalidates its tables after commit, and nothing after rollback', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const user = await seed(prisma)
+    const read = () => prisma.user.findUnique({ where: { id: user.id } })
+    const invalidationsBefore = prisma.$cache.stats().invalidations
+    await expect(
+      prisma.$transaction(async (tx) => {
+        await tx.$executeRaw`UPDATE "User" SET "name" = ${'rolled back'}`
+        throw new Rollback()
+      }),
+    ).rejects.toThrow(Rollback)
+    expect(prisma.$cache.stats().invalidations).toBe(invalidationsBefore)
+    expect(await queries.during(read)).toBe(0)
+
+    await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`UPDATE "User" SET "name" = ${'raw'}`
+      expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'before' }))).toBe(0)
+    })
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'raw' }))).toBe(1)
   })
 
   test('writes in a nested transaction are invalidated when the outer one commits', async () => {

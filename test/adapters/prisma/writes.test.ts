@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { type CachedClient, type QueryCounter, usePrismaFixture } from './fixture.js'
+import { Prisma } from './generated/client.js'
 
 const fixture = usePrismaFixture('prisma-writes')
 
@@ -176,16 +177,117 @@ describe('relations', () => {
 })
 
 describe('raw SQL', () => {
-  test('$executeRaw evicts everything; a plain SELECT through $queryRaw evicts nothing', async () => {
+  test('$executeRaw evicts the models of the table it names, and keeps the others', async () => {
     const { prisma, queries } = await fixture.cached()
-    await seedUsers(prisma)
+    const { one } = await seedUsers(prisma)
+    await prisma.tag.create({ data: { name: 'news' } })
     const users = await cachedRead(queries, () => prisma.user.findMany({ orderBy: { id: 'asc' } }))
+    const userOne = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }))
+    const tags = await cachedRead(queries, () => prisma.tag.findMany())
     await prisma.$queryRaw`SELECT count(*) FROM "User"`
     expect(await users()).toMatchObject({ queries: 0 })
-    await prisma.$executeRaw`UPDATE "User" SET "name" = 'raw'`
+
+    await prisma.$executeRaw`UPDATE "User" SET "name" = ${'raw'}`
     expect(await users()).toMatchObject({ queries: 1, value: [{ name: 'raw' }, { name: 'raw' }] })
-    await prisma.$queryRawUnsafe('UPDATE "User" SET "name" = $1 RETURNING "id"', 'raw again')
-    expect(await users()).toMatchObject({ queries: 1, value: [{ name: 'raw again' }, { name: 'raw again' }] })
+    expect(await userOne()).toMatchObject({ queries: 1, value: { name: 'raw' } })
+    expect(await tags()).toMatchObject({ queries: 0 })
+
+    await prisma.$queryRawUnsafe('UPDATE "User" SET "name" = $1 RETURNING "id"', 'again')
+    expect(await users()).toMatchObject({ queries: 1, value: [{ name: 'again' }, { name: 'again' }] })
+    expect(await tags()).toMatchObject({ queries: 0 })
+  })
+
+  test('a raw delete evicts the models its cascades reach', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const { one } = await seedUsers(prisma)
+    await prisma.post.create({ data: { title: 'p', authorId: one.id } })
+    await prisma.tag.create({ data: { name: 'news' } })
+    const posts = await cachedRead(queries, () => prisma.post.findMany())
+    const tags = await cachedRead(queries, () => prisma.tag.findMany())
+    await prisma.$executeRawUnsafe('DELETE FROM "User" WHERE "id" = $1', one.id)
+    expect(await posts()).toMatchObject({ queries: 1, value: [] })
+    expect(await tags()).toMatchObject({ queries: 0 })
+  })
+
+  test('a raw write to an implicit many-to-many join table evicts reads across the relation', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const { one } = await seedUsers(prisma)
+    const post = await prisma.post.create({ data: { title: 'p', authorId: one.id } })
+    const tag = await prisma.tag.create({ data: { name: 'news' } })
+    const postWithTags = await cachedRead(queries, () =>
+      prisma.post.findUnique({ where: { id: post.id }, include: { tags: true } }),
+    )
+    const tagWithPosts = await cachedRead(queries, () =>
+      prisma.tag.findUnique({ where: { id: tag.id }, include: { posts: true } }),
+    )
+    const postRow = await cachedRead(queries, () => prisma.post.findUnique({ where: { id: post.id } }))
+    await prisma.$executeRaw`INSERT INTO "_PostToTag" ("A", "B") VALUES (${post.id}, ${tag.id})`
+    expect(await postWithTags()).toMatchObject({ queries: 2, value: { tags: [{ name: 'news' }] } })
+    expect(await tagWithPosts()).toMatchObject({ queries: 2, value: { posts: [{ title: 'p' }] } })
+    // The post's own row did not change.
+    expect(await postRow()).toMatchObject({ queries: 0 })
+  })
+
+  test('a statement it cannot read evicts everything', async () => {
+    const { prisma, queries } = await fixture.cached()
+    await prisma.tag.create({ data: { name: 'news' } })
+    const tags = await cachedRead(queries, () => prisma.tag.findMany())
+    await prisma.$executeRawUnsafe(`DO $$ BEGIN UPDATE "Tag" SET "name" = 'done'; END $$`)
+    expect(await tags()).toMatchObject({ queries: 1, value: [{ name: 'done' }] })
+    await prisma.$executeRawUnsafe(`WITH t AS (UPDATE "Tag" SET "name" = 'cte' RETURNING 1) SELECT count(*) FROM t`)
+    expect(await tags()).toMatchObject({ queries: 1, value: [{ name: 'cte' }] })
+  })
+})
+
+describe('$cache.queryRaw', () => {
+  test('caches a raw read under its tags; a write to a tagged model evicts it, others do not', async () => {
+    const { prisma, queries } = await fixture.cached()
+    await seedUsers(prisma)
+    const count = (name: string) =>
+      prisma.$cache.queryRaw<{ n: bigint }[]>(Prisma.sql`SELECT count(*) AS n FROM "User" WHERE "email" <> ${name}`, {
+        tags: ['User'],
+        ttl: '1m',
+      })
+    const read = await cachedRead(queries, () => count('nobody'))
+    expect(await read()).toMatchObject({ queries: 0, value: [{ n: 2n }] })
+    // Bound values are part of the key.
+    expect(await queries.during(async () => expect(await count('one@x.test')).toEqual([{ n: 1n }]))).toBe(1)
+
+    await prisma.tag.create({ data: { name: 'news' } })
+    expect(await read()).toMatchObject({ queries: 0 })
+    await prisma.user.create({ data: { email: 'three@x.test' } })
+    expect(await read()).toMatchObject({ queries: 1, value: [{ n: 3n }] })
+    // And a raw write to the model too.
+    await prisma.$executeRaw`DELETE FROM "User" WHERE "email" = ${'three@x.test'}`
+    expect(await read()).toMatchObject({ queries: 1, value: [{ n: 2n }] })
+
+    // $queryRaw itself is never cached.
+    expect(await queries.during(() => prisma.$queryRaw`SELECT 1`)).toBe(1)
+    expect(await queries.during(() => prisma.$queryRaw`SELECT 1`)).toBe(1)
+  })
+
+  test('custom tags are evicted by $cache.invalidate; writes and bad options are refused', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const read = await cachedRead(queries, () =>
+      prisma.$cache.queryRaw(Prisma.sql`SELECT 1 AS one`, { tags: ['report'] }),
+    )
+    // The same statement under other tags is an entry of its own.
+    const other = await cachedRead(queries, () =>
+      prisma.$cache.queryRaw(Prisma.sql`SELECT 1 AS one`, { tags: ['other', 'other'] }),
+    )
+    await prisma.$cache.invalidate({ tags: ['report'] })
+    expect(await read()).toMatchObject({ queries: 1, value: [{ one: 1 }] })
+    expect(await other()).toMatchObject({ queries: 0 })
+    expect(await read()).toMatchObject({ queries: 0 })
+
+    await expect(
+      prisma.$cache.queryRaw(Prisma.sql`UPDATE "User" SET "name" = 'x' RETURNING "id"`, { tags: ['User'] }),
+    ).rejects.toThrow(/SELECT/)
+    // @ts-expect-error at least one tag
+    await expect(prisma.$cache.queryRaw(Prisma.sql`SELECT 1`, { tags: [] })).rejects.toThrow(/`tags`/)
+    // @ts-expect-error not a duration
+    await expect(prisma.$cache.queryRaw(Prisma.sql`SELECT 1`, { tags: ['a'], ttl: 'soon' })).rejects.toThrow(/`ttl`/)
+    expect(await queries.during(async () => {})).toBe(0)
   })
 })
 

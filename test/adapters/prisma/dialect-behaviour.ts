@@ -1,0 +1,215 @@
+// The behaviour every database must show, as a suite each dialect's test file
+// runs on its own backend: hits that send no query, row-tag granularity,
+// nested writes, cascades, transactions, raw SQL.
+import { readFileSync } from 'node:fs'
+import { describe, expect, test } from 'vitest'
+import { parseSchema } from '../../../adapters/prisma/schema-parser.js'
+import type { CachedRelationClient, DialectFixture } from './dialect-fixture.js'
+import type { QueryCounter } from './fixture.js'
+
+class Rollback extends Error {}
+
+const SQL_ACTIONS: Record<string, string> = { Cascade: 'CASCADE', SetNull: 'SET NULL', Restrict: 'RESTRICT' }
+
+/** Fills the cache with `read` and checks that the next read is a hit; returns a re-reader counting its queries. */
+async function cachedRead<T>(queries: QueryCounter, read: () => Promise<T>) {
+  await read()
+  expect(await queries.during(read), 'the read should be cached before the write').toBe(0)
+  return async (): Promise<{ value: T; queries: number }> => {
+    let value!: T
+    const count = await queries.during(async () => {
+      value = await read()
+    })
+    return { value, queries: count }
+  }
+}
+
+async function seedUsers(prisma: CachedRelationClient) {
+  const one = await prisma.user.create({ data: { email: 'one@x.test', name: 'One' } })
+  const two = await prisma.user.create({ data: { email: 'two@x.test', name: 'Two' } })
+  return { one, two }
+}
+
+/** `quote` quotes an identifier in the dialect's raw SQL. */
+export function describeBehaviour(fixture: DialectFixture, quote: (identifier: string) => string) {
+  describe('schema.sql', () => {
+    // Written by hand (no schema engine offline): this keeps it in step with schema.prisma.
+    test("has a table per model with exactly its scalar fields, the join table, and the relations' actions", async () => {
+      const { prisma } = fixture.base()
+      const models = parseSchema(readFileSync(fixture.backend.schema, 'utf8'))
+      const columns = await prisma.$queryRawUnsafe<{ t: string; c: string }[]>(fixture.backend.inspect.columns)
+      const tables = new Map<string, string[]>()
+      for (const { t, c } of columns) tables.set(t, [...(tables.get(t) ?? []), c])
+      for (const model of models) {
+        const scalars = model.fields.filter((field) => field.relation === undefined && !isRelation(field.type))
+        expect(tables.get(model.name)?.sort(), model.name).toEqual(scalars.map((field) => field.name).sort())
+      }
+      expect(tables.get('_PostToTag')?.sort()).toEqual(['A', 'B'])
+
+      const actions = await prisma.$queryRawUnsafe<{ t: string; d: string; u: string }[]>(
+        fixture.backend.inspect.foreignKeys,
+      )
+      const expected = models.flatMap((model) =>
+        model.fields
+          .filter((field) => (field.relation?.fields.length ?? 0) > 0)
+          .map((field) => ({
+            t: model.name,
+            d: SQL_ACTIONS[field.relation!.onDelete ?? (field.isOptional ? 'SetNull' : 'Restrict')],
+            u: SQL_ACTIONS[field.relation!.onUpdate ?? 'Cascade'],
+          })),
+      )
+      expected.push({ t: '_PostToTag', d: 'CASCADE', u: 'CASCADE' }, { t: '_PostToTag', d: 'CASCADE', u: 'CASCADE' })
+      const order = (a: { t: string }, b: { t: string }) => a.t.localeCompare(b.t)
+      expect(actions.map(({ t, d, u }) => ({ t, d, u })).sort(order)).toEqual(expected.sort(order))
+
+      function isRelation(type: string): boolean {
+        return models.some((model) => model.name === type)
+      }
+    })
+  })
+
+  describe('reads', () => {
+    test('a second identical read is a hit and sends no query, for every read operation', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one } = await seedUsers(prisma)
+      const reads = [
+        () => prisma.user.findUnique({ where: { id: one.id }, include: { posts: true } }),
+        () => prisma.user.findFirstOrThrow({ where: { name: 'One' } }),
+        () => prisma.user.findMany({ orderBy: { id: 'asc' }, cache: { ttl: '1m' } }),
+        () => prisma.user.count(),
+        () => prisma.user.aggregate({ _max: { id: true } }),
+        () => prisma.user.groupBy({ by: ['name'], _count: { _all: true }, orderBy: { name: 'asc' } }),
+      ]
+      for (const read of reads) {
+        const loaded = await read()
+        expect(await queries.during(async () => expect(await read()).toStrictEqual(loaded))).toBe(0)
+      }
+      expect(await queries.during(() => prisma.user.findMany({ cache: false }))).toBe(1)
+    })
+
+    test('the fluent API is cached and evicted by a write to the related model', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one } = await seedUsers(prisma)
+      const posts = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }).posts())
+      await prisma.post.create({ data: { title: 'p', authorId: one.id } })
+      const after = await posts()
+      expect(after.value).toMatchObject([{ title: 'p' }])
+      expect(after.queries).toBeGreaterThan(0)
+    })
+  })
+
+  describe('writes', () => {
+    test("an update of user 1 keeps user 2's findUnique cached and evicts lists; a bulk write evicts both", async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one, two } = await seedUsers(prisma)
+      const userOne = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }))
+      const userTwo = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: two.id } }))
+      const list = await cachedRead(queries, () => prisma.user.findMany({ orderBy: { id: 'asc' } }))
+
+      await prisma.user.update({ where: { id: one.id }, data: { name: 'Uno' } })
+      expect(await userTwo()).toMatchObject({ queries: 0, value: { name: 'Two' } })
+      expect(await userOne()).toMatchObject({ queries: 1, value: { name: 'Uno' } })
+      expect(await list()).toMatchObject({ queries: 1, value: [{ name: 'Uno' }, { name: 'Two' }] })
+
+      await prisma.user.updateMany({ where: { name: 'Two' }, data: { name: 'Dos' } })
+      expect(await userOne()).toMatchObject({ queries: 1, value: { name: 'Uno' } })
+      expect(await userTwo()).toMatchObject({ queries: 1, value: { name: 'Dos' } })
+    })
+
+    test('nested writes evict the models they reach, many-to-many links both sides', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one, two } = await seedUsers(prisma)
+      const withPosts = await cachedRead(queries, () =>
+        prisma.user.findUnique({ where: { id: one.id }, include: { posts: true } }),
+      )
+      const other = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: two.id } }))
+      const tags = await cachedRead(queries, () => prisma.tag.findMany({ include: { posts: true } }))
+      await prisma.user.update({
+        where: { id: one.id },
+        data: { posts: { create: { title: 'nested', tags: { create: { name: 'news' } } } } },
+      })
+      expect(await withPosts()).toMatchObject({ queries: 2, value: { posts: [{ title: 'nested' }] } })
+      expect(await tags()).toMatchObject({ queries: 2, value: [{ name: 'news', posts: [{ title: 'nested' }] }] })
+      expect(await other()).toMatchObject({ queries: 0 })
+
+      const tag = await prisma.tag.findUniqueOrThrow({ where: { name: 'news' } })
+      await prisma.tag.update({ where: { id: tag.id }, data: { posts: { set: [] } } })
+      expect(await tags()).toMatchObject({ queries: 2, value: [{ name: 'news', posts: [] }] })
+    })
+
+    test('deleting a user cascades to its posts and sets its profile null; unrelated models stay cached', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one } = await seedUsers(prisma)
+      const post = await prisma.post.create({ data: { title: 'p', authorId: one.id } })
+      const profile = await prisma.profile.create({ data: { bio: 'b', userId: one.id } })
+      await prisma.tag.create({ data: { name: 'news' } })
+      const posts = await cachedRead(queries, () => prisma.post.findMany())
+      const postById = await cachedRead(queries, () => prisma.post.findUnique({ where: { id: post.id } }))
+      const profileById = await cachedRead(queries, () => prisma.profile.findUnique({ where: { id: profile.id } }))
+      const tags = await cachedRead(queries, () => prisma.tag.findMany())
+
+      await prisma.user.delete({ where: { id: one.id } })
+      expect(await posts()).toMatchObject({ queries: 1, value: [] })
+      expect(await postById()).toMatchObject({ queries: 1, value: null })
+      expect(await profileById()).toMatchObject({ queries: 1, value: { userId: null } })
+      expect(await tags()).toMatchObject({ queries: 0 })
+    })
+
+    test('raw SQL evicts the models of the table it names and what its cascades reach', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one } = await seedUsers(prisma)
+      await prisma.post.create({ data: { title: 'p', authorId: one.id } })
+      await prisma.tag.create({ data: { name: 'news' } })
+      const posts = await cachedRead(queries, () => prisma.post.findMany())
+      const tags = await cachedRead(queries, () => prisma.tag.findMany())
+      await prisma.$executeRawUnsafe(`DELETE FROM ${quote('User')} WHERE ${quote('id')} = ?`, one.id)
+      expect(await posts()).toMatchObject({ queries: 1, value: [] })
+      expect(await tags()).toMatchObject({ queries: 0 })
+    })
+  })
+
+  describe('transactions', () => {
+    test('an interactive transaction invalidates after its commit; reads inside go to the database', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one } = await seedUsers(prisma)
+      const read = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }))
+      await prisma.$transaction(async (tx) => {
+        await tx.user.update({ where: { id: one.id }, data: { name: 'after' } })
+        expect(await queries.during(() => tx.user.findUnique({ where: { id: one.id } }))).toBe(1)
+        // Not committed: the cache still holds the committed row.
+        expect(await read()).toMatchObject({ queries: 0, value: { name: 'One' } })
+      })
+      expect(await read()).toMatchObject({ queries: 1, value: { name: 'after' } })
+    })
+
+    test('a rolled-back transaction leaves the cache as it was', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one } = await seedUsers(prisma)
+      const read = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }))
+      const invalidations = prisma.$cache.stats().invalidations
+      await expect(
+        prisma.$transaction(async (tx) => {
+          await tx.user.update({ where: { id: one.id }, data: { name: 'rolled back' } })
+          throw new Rollback()
+        }),
+      ).rejects.toThrow(Rollback)
+      expect(prisma.$cache.stats().invalidations).toBe(invalidations)
+      expect(await read()).toMatchObject({ queries: 0, value: { name: 'One' } })
+      // And the database agrees.
+      expect(await prisma.user.findUnique({ where: { id: one.id }, cache: false })).toMatchObject({ name: 'One' })
+    })
+
+    test('a batch transaction invalidates after commit', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one, two } = await seedUsers(prisma)
+      const read = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }))
+      const other = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: two.id } }))
+      await prisma.$transaction([
+        prisma.user.update({ where: { id: one.id }, data: { name: 'batch' } }),
+        prisma.user.count(),
+      ])
+      expect(await read()).toMatchObject({ queries: 1, value: { name: 'batch' } })
+      expect(await other()).toMatchObject({ queries: 0 })
+    })
+  })
+}
