@@ -1,2 +1,94 @@
-// Filled in by the TypeORM adapter issue; the entry point exists so the package layout is final.
-export {}
+import type { DataSource, DataSourceOptions } from 'typeorm'
+import { InvalidOptionError } from '../../src/errors.js'
+import type { CacheStats } from '../../src/stats.js'
+import { TypeormCacheAdapter } from './adapter.js'
+import { resolveTypeormOptions, type TypeormCacheOptions } from './options.js'
+
+export type { EntityCacheOptions, TypeormCacheOptions } from './options.js'
+
+/** `cacheOf(dataSource)`: the cache behind a DataSource made with `withCache`. */
+export interface TypeormCacheHandle {
+  /**
+   * Makes every cached read carrying one of `tags` a miss, here and in every
+   * instance sharing the Redis. A tag is an entity name (`'User'`) or table
+   * name (`'user'`): every read of that table; otherwise a cache id given to
+   * `.cache(id, ms)` or `find({ cache: { id, milliseconds } })`.
+   */
+  invalidate(options: { tags: readonly string[] }): Promise<void>
+  /** Makes every cached read a miss. */
+  invalidateAll(): Promise<void>
+  stats(): CacheStats
+}
+
+const adapters = new WeakMap<DataSource, TypeormCacheAdapter>()
+
+/**
+ * Adds ormcache to DataSource options, keeping every option given:
+ *
+ * ```ts
+ * const dataSource = new DataSource(withCache({ type: 'postgres', url, entities }, { redis: process.env.REDIS_URL }))
+ * ```
+ *
+ * Reads through find methods and QueryBuilder are cached (unless the query
+ * says `cache: false`); every write through the DataSource invalidates what
+ * it could change, after COMMIT inside transactions. `dataSource.destroy()`
+ * closes the cache's Redis connections. Options are validated here.
+ */
+export function withCache<Options extends DataSourceOptions>(
+  options: Options,
+  cacheOptions?: TypeormCacheOptions,
+): Options {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidOptionError('dataSourceOptions', 'TypeORM DataSource options', options)
+  }
+  if (options.type === 'mongodb') {
+    throw new InvalidOptionError('dataSourceOptions.type', 'a SQL database type (ormcache reads SQL)', options.type)
+  }
+  const previous = options.cache
+  if (typeof previous === 'object' && previous !== null && previous.provider !== undefined) {
+    throw new InvalidOptionError(
+      'dataSourceOptions.cache.provider',
+      'absent: withCache provides the query-result cache',
+      'a function',
+    )
+  }
+  const resolved = resolveTypeormOptions(cacheOptions)
+  // A `cache.duration` the app already set stays its default TTL unless ormcache's `ttl` says otherwise.
+  const duration = typeof previous === 'object' && previous !== null ? previous.duration : undefined
+  const cache =
+    resolved.cache.ttl === undefined && duration !== undefined && duration > 0
+      ? { ...resolved.cache, ttl: duration }
+      : resolved.cache
+  const settings = { ...resolved, cache }
+  return {
+    ...options,
+    cache: {
+      alwaysEnabled: resolved.queries === 'all',
+      // TypeORM passes `query duration || cache.duration`: 0 tells the adapter the query set none.
+      duration: 0,
+      provider: (dataSource: DataSource) => {
+        const adapter = new TypeormCacheAdapter(dataSource, settings)
+        adapters.set(dataSource, adapter)
+        return adapter.provider
+      },
+    },
+  }
+}
+
+/** The cache of a DataSource made with `withCache`. */
+export function cacheOf(dataSource: DataSource): TypeormCacheHandle {
+  const adapter = adapters.get(dataSource)
+  if (adapter === undefined) {
+    throw new InvalidOptionError('dataSource', 'a DataSource whose options went through withCache()', dataSource)
+  }
+  return {
+    invalidate: async ({ tags }) => {
+      if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
+        throw new InvalidOptionError('tags', 'an array of non-empty strings', tags)
+      }
+      await adapter.invalidate(adapter.tagsFor(tags))
+    },
+    invalidateAll: () => adapter.invalidate('all'),
+    stats: () => adapter.stats(),
+  }
+}

@@ -1,0 +1,146 @@
+import { QueryResult, type QueryRunner } from 'typeorm'
+import type { Analyzer } from './analyzer.js'
+import type { ReadMarks } from './marks.js'
+import { planRead, type ReadPlan } from './reads.js'
+import type { Dialect } from './sql.js'
+import type { Statement } from './statements.js'
+import { RunnerTransaction } from './transactions.js'
+import { tagsOfWrite, type WriteTags } from './writes.js'
+
+/** What an instrumented query runner needs from the adapter. */
+export interface RunnerContext {
+  readonly dialect: Dialect
+  readonly marks: ReadMarks
+  analyzer(): Analyzer
+  namespace(): string
+  /** True inside `save`/`remove`/…: TypeORM's own reads of the rows it is about to write. */
+  persisting(): boolean
+  load(plan: ReadPlan, loader: () => Promise<unknown[]>): Promise<unknown[]>
+  invalidate(tags: WriteTags): Promise<void>
+}
+
+type Query = (sql: string, parameters?: unknown[], useStructuredResult?: boolean) => Promise<unknown>
+
+/**
+ * Caches at the query runner, not in TypeORM's `QueryResultCache`: that
+ * interface hands the provider rows already turned into JSON and parses them
+ * back (typeorm #2794, #11288), so a cached Date would come back a string. Here
+ * the driver's rows still have their types; they are stored as msgpack and
+ * TypeORM hydrates them exactly as it hydrates rows from the database, with the
+ * same entity classes, transformers, bigint and decimal strings. The provider
+ * only tells the runner which SELECTs TypeORM's own cache settings allow
+ * (see `ReadMarks`), and every statement the runner sends is checked for writes.
+ */
+export function instrumentQueryRunner(runner: QueryRunner, context: RunnerContext): QueryRunner {
+  // The runner's own methods, bound before they are replaced on the instance.
+  const query = runner.query.bind(runner) as Query
+  const commit = runner.commitTransaction.bind(runner)
+  const rollback = runner.rollbackTransaction.bind(runner)
+  const release = runner.release.bind(runner)
+  const transaction = new RunnerTransaction()
+  const inTransaction = () => transaction.open || runner.isTransactionActive
+
+  const cachedQuery: Query = async (sql, parameters, useStructuredResult = false) => {
+    const mark = context.marks.take(runner, sql, parameters)
+    // Reads in a transaction may see its own uncommitted writes: never cached, never served.
+    if (mark !== undefined && !inTransaction() && !context.persisting()) {
+      const shape = context.analyzer().analyze(sql).read
+      const plan = shape && planRead(context.namespace(), shape, sql, parameters, mark)
+      if (plan !== undefined) {
+        const records = await context.load(plan, async () => recordsOf(await query(sql, parameters, true)))
+        return useStructuredResult ? Object.assign(new QueryResult(), { records, raw: records }) : records
+      }
+    }
+    return runStatements(sql, parameters, useStructuredResult)
+  }
+
+  const runStatements = async (sql: string, parameters: unknown[] | undefined, useStructuredResult: boolean) => {
+    const { statements } = context.analyzer().analyze(sql)
+    let result: unknown
+    try {
+      result = await query(sql, parameters, useStructuredResult)
+    } catch (error) {
+      // A failed write may still have been applied (the connection died after it): invalidate anyway.
+      await settle(statements, parameters, undefined, true)
+      throw error
+    }
+    await settle(statements, parameters, statements.length === 1 ? result : undefined, false)
+    return result
+  }
+
+  /** Invalidates what the statements wrote, now or at COMMIT, before the query call returns. */
+  const settle = async (
+    statements: readonly Statement[],
+    parameters: unknown[] | undefined,
+    result: unknown,
+    failed: boolean,
+  ) => {
+    const now = new RunnerTransaction()
+    const merge = (tags: WriteTags | undefined) => {
+      if (tags !== undefined) now.add(tags)
+    }
+    for (const statement of statements) {
+      switch (statement.kind) {
+        case 'begin':
+          if (!failed) transaction.open = true
+          break
+        case 'commit':
+          // A COMMIT that failed may have committed: its outcome is unknown, so invalidate.
+          merge(transaction.take())
+          break
+        case 'rollback':
+          transaction.discard()
+          break
+        case 'ddl-commit':
+          if (context.dialect === 'mysql' && inTransaction()) merge(transaction.peek())
+          break
+        default: {
+          const tags = tagsOfWrite(context.analyzer().schema, statement, parameters, result)
+          if (tags === undefined) break
+          if (!inTransaction()) {
+            merge(tags)
+            break
+          }
+          transaction.add(tags)
+          // MySQL commits before DDL. The tags stay pending too: invalidating again at COMMIT is harmless.
+          if (statement.kind === 'rewrite' && statement.implicitCommit && context.dialect === 'mysql') {
+            merge(transaction.peek())
+          }
+        }
+      }
+    }
+    const tags = now.take()
+    if (tags !== undefined) await context.invalidate(tags)
+  }
+
+  Object.assign(runner, {
+    query: cachedQuery,
+    async commitTransaction() {
+      await commit()
+      // Drivers that commit through their client's API send no COMMIT; they still clear isTransactionActive.
+      if (!runner.isTransactionActive && transaction.pending) await context.invalidate(transaction.take()!)
+    },
+    async rollbackTransaction() {
+      try {
+        await rollback()
+      } finally {
+        if (!runner.isTransactionActive) transaction.discard()
+      }
+    },
+    async release() {
+      try {
+        return await release()
+      } finally {
+        // Released inside a transaction it never ended: whether it committed is unknown.
+        if (transaction.pending) await context.invalidate(transaction.take()!)
+      }
+    },
+  })
+  return runner
+}
+
+function recordsOf(result: unknown): unknown[] {
+  const records = (result as { records?: unknown } | undefined)?.records
+  if (!Array.isArray(records)) throw new TypeError('ormcache: the query runner returned no rows for a SELECT')
+  return records
+}

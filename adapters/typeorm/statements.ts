@@ -1,0 +1,441 @@
+import { closingParen, isName, isPunct, isWord, nameOf, type Token } from './sql.js'
+import {
+  CLAUSE_END,
+  clauseAfter,
+  mainRelation,
+  NOT_ALIAS,
+  type Relation,
+  readTableName,
+  readTableRef,
+  type TableRefRead,
+  tableReferences,
+} from './table-refs.js'
+
+export type { Relation } from './table-refs.js'
+
+/**
+ * What one SQL statement does to the cache, read off its tokens. Table names
+ * are bare (no schema) and lower case. Anything this cannot read with
+ * confidence comes out as `unknown`, which the caller treats as a write to
+ * everything.
+ */
+export type Statement =
+  | SelectStatement
+  | InsertStatement
+  | FilteredWrite
+  | RewriteStatement
+  | { readonly kind: 'begin' | 'commit' | 'rollback' | 'ddl-commit' | 'none' | 'unknown' }
+
+/** A write whose rows cannot be told: every row of `tables` may have changed. */
+export interface RewriteStatement {
+  readonly kind: 'rewrite'
+  readonly tables: readonly string[]
+  /**
+   * Which referencing tables change too: `policy` follows each foreign key's
+   * ON DELETE, `all` every referencing table (TRUNCATE … CASCADE, DROP … CASCADE).
+   */
+  readonly cascade: 'none' | 'policy' | 'all'
+  /** DDL: MySQL commits an open transaction before running it. */
+  readonly implicitCommit: boolean
+}
+
+export interface SelectStatement {
+  readonly kind: 'select'
+  /** Every table reference, once per occurrence (a table read twice appears twice). */
+  readonly tables: readonly string[]
+  /** The table whose rows the result is made of, when the statement has a plain one. */
+  readonly main: Relation | undefined
+}
+
+export interface FilteredWrite {
+  readonly kind: 'update' | 'delete'
+  /** Tables the statement writes: more than one only for MySQL multi-table forms. */
+  readonly targets: readonly string[]
+  /** The single target with its WHERE, when rows can be told from it. */
+  readonly relation: Relation | undefined
+  /** Columns an UPDATE sets; `undefined` when they cannot be read. */
+  readonly setColumns: readonly string[] | undefined
+}
+
+/** A value in a statement: a placeholder (0-based index into the parameters) or a literal. */
+export type ValueRef = { readonly param: number } | { readonly literal: string }
+
+export interface InsertStatement {
+  readonly kind: 'insert'
+  readonly table: string
+  readonly columns: readonly string[] | undefined
+  /** The VALUES rows; `undefined` for INSERT … SELECT and forms not read. A cell is `undefined` unless a plain value. */
+  readonly rows: readonly (readonly (ValueRef | undefined)[])[] | undefined
+  /** ON CONFLICT / ON DUPLICATE KEY / REPLACE: rows other than the inserted ones may change. */
+  readonly upsert: boolean
+  /** Columns an upsert's update part sets; `undefined` when it cannot be read. */
+  readonly upsertSetColumns: readonly string[] | undefined
+}
+
+const NO_EFFECT = new Set([
+  'SHOW',
+  'DESCRIBE',
+  'DESC',
+  'SET',
+  'RESET',
+  'USE',
+  'LISTEN',
+  'UNLISTEN',
+  'NOTIFY',
+  'LOCK',
+  'ANALYZE',
+  'ANALYSE',
+  'VACUUM',
+  'CHECKPOINT',
+  'DEALLOCATE',
+  'DISCARD',
+  'CLUSTER',
+  'REINDEX',
+  'GRANT',
+  'REVOKE',
+  'COMMENT',
+  'SAVEPOINT',
+  'RELEASE',
+  'PRAGMA',
+  'DECLARE',
+  'FETCH',
+  'CLOSE',
+  'MOVE',
+  'PREPARE',
+  'OPTIMIZE',
+  'CHECK',
+  'FLUSH',
+  'KILL',
+  'VALUES',
+  'TABLE',
+])
+const WRITE_WORDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'TRUNCATE'])
+
+export function parseStatement(tokens: readonly Token[]): Statement {
+  const first = tokens[0]
+  if (first === undefined) return { kind: 'none' }
+  // `(SELECT …) UNION (SELECT …)` starts with a parenthesis.
+  if (isPunct(first, '(')) return hasWriteWord(tokens) ? { kind: 'unknown' } : parseSelect(tokens)
+  if (first.kind !== 'word') return { kind: 'unknown' }
+  switch (first.value) {
+    case 'SELECT':
+      return parseSelect(tokens)
+    case 'WITH':
+      return parseWith(tokens)
+    case 'INSERT':
+    case 'REPLACE':
+      return parseInsert(tokens)
+    case 'UPDATE':
+      return parseUpdate(tokens)
+    case 'DELETE':
+      return parseDelete(tokens)
+    case 'TRUNCATE':
+      return parseTruncate(tokens)
+    case 'MERGE':
+      return rewriteOf(tableAfter(tokens, 1, ['INTO']), 'policy')
+    case 'COPY':
+      // COPY t FROM … loads rows; COPY t TO … and COPY (query) TO … only read.
+      return tokens.some((token) => isWord(token, 'FROM') && token.depth === 0)
+        ? rewriteOf(tableAfter(tokens, 1, []), 'none')
+        : { kind: 'none' }
+    case 'LOAD':
+      return rewriteOf(tableAfter(tokens, indexOfWord(tokens, 'TABLE', 0) + 1, []), 'none')
+    case 'ALTER':
+      return isWord(tokens[1], 'TABLE')
+        ? rewriteOf(tableAfter(tokens, 2, ['IF', 'EXISTS', 'ONLY']), 'policy', true)
+        : ddl()
+    case 'DROP':
+      return parseDrop(tokens)
+    case 'CREATE':
+      return parseCreate(tokens)
+    case 'RENAME':
+      return isWord(tokens[1], 'TABLE') ? rewriteOf(namesIn(tokens.slice(2)), 'none', true) : ddl()
+    case 'BEGIN':
+    case 'START':
+      return { kind: 'begin' }
+    case 'COMMIT':
+    case 'END':
+      return { kind: 'commit' }
+    case 'ROLLBACK':
+    case 'ABORT':
+      return tokens.some((token) => isWord(token, 'TO')) ? { kind: 'none' } : { kind: 'rollback' }
+    case 'EXPLAIN':
+      return parseExplain(tokens)
+    default:
+      return NO_EFFECT.has(first.value) ? { kind: 'none' } : { kind: 'unknown' }
+  }
+}
+
+function ddl(): Statement {
+  // MySQL commits an open transaction before any DDL statement.
+  return { kind: 'ddl-commit' }
+}
+
+function rewriteOf(
+  tables: readonly string[] | undefined,
+  cascade: RewriteStatement['cascade'],
+  implicitCommit = false,
+): Statement {
+  if (tables === undefined || tables.length === 0) return { kind: 'unknown' }
+  return { kind: 'rewrite', tables, cascade, implicitCommit }
+}
+
+function parseSelect(tokens: readonly Token[]): Statement {
+  // A SELECT cannot write, except through functions, which no SQL text reveals.
+  return { kind: 'select', tables: tableReferences(tokens), main: mainRelation(tokens, 0, tokens.length) }
+}
+
+function parseWith(tokens: readonly Token[]): Statement {
+  if (!hasWriteWord(tokens)) return { kind: 'select', tables: tableReferences(tokens), main: undefined }
+  // Data-modifying CTEs: every table any of them names is rewritten.
+  const tables: string[] = []
+  tokens.forEach((token, index) => {
+    if (token.kind !== 'word') return
+    if (token.value === 'INSERT' || token.value === 'MERGE')
+      tables.push(...(tableAfter(tokens, index + 1, ['INTO']) ?? []))
+    if (token.value === 'UPDATE') tables.push(...(tableAfter(tokens, index + 1, ['ONLY']) ?? []))
+    if (token.value === 'DELETE') tables.push(...(tableAfter(tokens, index + 1, ['FROM', 'ONLY']) ?? []))
+  })
+  return rewriteOf(tables.length > 0 ? tables : undefined, 'policy')
+}
+
+function parseExplain(tokens: readonly Token[]): Statement {
+  if (!tokens.some((token) => isWord(token, 'ANALYZE', 'ANALYSE'))) return { kind: 'none' }
+  // EXPLAIN ANALYZE runs the statement.
+  const start = tokens.findIndex(
+    (token, index) => index > 0 && token.depth === 0 && isWord(token, 'SELECT', 'WITH', ...WRITE_WORDS),
+  )
+  if (start === -1) return { kind: 'unknown' }
+  const inner = parseStatement(tokens.slice(start))
+  return inner.kind === 'select' ? { kind: 'none' } : inner
+}
+
+function parseDrop(tokens: readonly Token[]): Statement {
+  if (isWord(tokens[1], 'TABLE')) {
+    let start = 2
+    if (isWord(tokens[start], 'IF') && isWord(tokens[start + 1], 'EXISTS')) start += 2
+    return rewriteOf(namesIn(tokens.slice(start)), 'all', true)
+  }
+  if (isWord(tokens[1], 'SCHEMA', 'DATABASE')) return { kind: 'unknown' }
+  return ddl()
+}
+
+function parseCreate(tokens: readonly Token[]): Statement {
+  const tableAt = tokens.findIndex((token, index) => index < 4 && isWord(token, 'TABLE'))
+  // A table made again under an old name must not find entries of the old one.
+  if (tableAt !== -1) return rewriteOf(tableAfter(tokens, tableAt + 1, ['IF', 'NOT', 'EXISTS']), 'none', true)
+  return ddl()
+}
+
+function parseTruncate(tokens: readonly Token[]): Statement {
+  let start = 1
+  if (isWord(tokens[start], 'TABLE')) start++
+  if (isWord(tokens[start], 'ONLY')) start++
+  const tables: string[] = []
+  let i = start
+  while (i < tokens.length) {
+    const ref = readTableName(tokens, i)
+    if (ref === undefined) break
+    tables.push(ref.name)
+    i = ref.end
+    if (tokens[i]?.kind === 'op' && tokens[i]!.value === '*') i++
+    if (!isPunct(tokens[i], ',')) break
+    i++
+  }
+  const cascade = tokens.some((token) => isWord(token, 'CASCADE'))
+  return rewriteOf(tables, cascade ? 'all' : 'none', true)
+}
+
+function parseInsert(tokens: readonly Token[]): Statement {
+  const replace = isWord(tokens[0], 'REPLACE')
+  let i = 1
+  while (isWord(tokens[i], 'IGNORE', 'LOW_PRIORITY', 'DELAYED', 'HIGH_PRIORITY', 'INTO')) i++
+  const target = readTableName(tokens, i)
+  if (target === undefined) return { kind: 'unknown' }
+  i = target.end
+  if (isWord(tokens[i], 'AS') && isName(tokens[i + 1])) i += 2
+  let columns: string[] | undefined
+  if (isPunct(tokens[i], '(')) {
+    const close = closingParen(tokens, i)
+    columns = namesIn(tokens.slice(i + 1, close))
+    i = close + 1
+  }
+  const upsertAt = tokens.findIndex(
+    (token, index) => token.depth === 0 && isWord(token, 'ON') && isWord(tokens[index + 1], 'CONFLICT', 'DUPLICATE'),
+  )
+  const upsert = replace || upsertAt !== -1
+  // REPLACE deletes the rows it conflicts with: what it changes cannot be told from the columns.
+  const setColumns = upsertAt !== -1 ? upsertSetColumns(tokens, upsertAt) : replace ? undefined : []
+  let rows: (ValueRef | undefined)[][] | undefined
+  if (isWord(tokens[i], 'VALUES', 'VALUE')) rows = readValueRows(tokens, i + 1)
+  return { kind: 'insert', table: target.name, columns, rows, upsert, upsertSetColumns: setColumns }
+}
+
+function parseUpdate(tokens: readonly Token[]): Statement {
+  let i = 1
+  while (isWord(tokens[i], 'ONLY', 'LOW_PRIORITY', 'IGNORE')) i++
+  const setAt = indexOfWord(tokens, 'SET', 0)
+  if (setAt === -1) return { kind: 'unknown' }
+  const refs = updateTargets(tokens, i, setAt)
+  if (refs === undefined) return { kind: 'unknown' }
+  const where = clauseAfter(tokens, indexOfWord(tokens, 'WHERE', 0), 0)
+  const single = refs.length === 1 ? refs[0] : undefined
+  return {
+    kind: 'update',
+    targets: [...new Set(refs.map((ref) => ref.name!))],
+    relation: single && { table: single.name!, alias: single.alias, where },
+    setColumns: setColumnsAfter(tokens, setAt),
+  }
+}
+
+function parseDelete(tokens: readonly Token[]): Statement {
+  let i = 1
+  while (isWord(tokens[i], 'LOW_PRIORITY', 'QUICK', 'IGNORE')) i++
+  const fromAt = indexOfWord(tokens, 'FROM', 0)
+  // MySQL's multi-table forms (DELETE t1, t2 FROM …, DELETE FROM t1 USING …) may delete from every table named.
+  const multi = fromAt !== i || tokens.some((token) => token.depth === 0 && isWord(token, 'USING'))
+  if (fromAt === -1) return { kind: 'unknown' }
+  let start = fromAt + 1
+  if (isWord(tokens[start], 'ONLY')) start++
+  const target = readTableRef(tokens, start)
+  if (target === undefined || target.name === undefined) return { kind: 'unknown' }
+  const where = clauseAfter(tokens, indexOfWord(tokens, 'WHERE', 0), 0)
+  if (multi) {
+    const targets = [...new Set([target.name, ...tableReferences(tokens)])]
+    return { kind: 'delete', targets, relation: undefined, setColumns: undefined }
+  }
+  return {
+    kind: 'delete',
+    targets: [target.name],
+    relation: { table: target.name, alias: target.alias, where },
+    setColumns: undefined,
+  }
+}
+
+function tableAfter(tokens: readonly Token[], start: number, skip: readonly string[]): string[] | undefined {
+  let i = start
+  while (isWord(tokens[i], ...skip)) i++
+  const table = readTableName(tokens, i)
+  return table === undefined ? undefined : [table.name]
+}
+
+/**
+ * The tables between UPDATE and SET. One table with its alias, or, for MySQL's
+ * multi-table UPDATE (a JOIN or a comma list), every table named there, any of
+ * which may be written.
+ */
+function updateTargets(tokens: readonly Token[], start: number, end: number): TableRefRead[] | undefined {
+  const first = readTableRef(tokens, start)
+  if (first?.name === undefined) return undefined
+  if (first.end === end) return [first]
+  const span = tokens.slice(first.end, end)
+  const refs: TableRefRead[] = [first]
+  for (const name of tableReferences(span)) refs.push({ name, alias: undefined, subquery: undefined, end })
+  span.forEach((token, index) => {
+    if (!isPunct(token, ',') || token.depth !== 0) return
+    const ref = readTableRef(span, index + 1)
+    if (ref?.name !== undefined) refs.push(ref)
+  })
+  // Two entries even when only one name was found: the caller must not read rows off a multi-table form.
+  return refs.length === 1 ? [first, first] : refs
+}
+
+/** Columns of an upsert's update part: none for DO NOTHING, `undefined` when unreadable. */
+function upsertSetColumns(tokens: readonly Token[], upsertAt: number): string[] | undefined {
+  for (let i = upsertAt; i < tokens.length; i++) {
+    if (tokens[i]!.depth !== 0) continue
+    if (isWord(tokens[i], 'NOTHING')) return []
+    if (isWord(tokens[i], 'SET') || (isWord(tokens[i], 'UPDATE') && isWord(tokens[i - 1], 'KEY'))) {
+      return setColumnsAfter(tokens, i)
+    }
+  }
+  return undefined
+}
+
+/** The column names of the `a = 1, b = 2` list after the keyword at `keywordAt`; `undefined` if unreadable. */
+function setColumnsAfter(tokens: readonly Token[], keywordAt: number): string[] | undefined {
+  const depth = tokens[keywordAt]!.depth
+  const columns: string[] = []
+  let expectColumn = true
+  for (let j = keywordAt + 1; j < tokens.length; j++) {
+    const token = tokens[j]!
+    if (token.depth < depth) break
+    if (token.depth > depth) continue
+    if (token.kind === 'word' && (token.value === 'WHERE' || token.value === 'FROM' || CLAUSE_END.has(token.value)))
+      break
+    if (isPunct(token, ',')) {
+      expectColumn = true
+      continue
+    }
+    if (!expectColumn) continue
+    if (!isName(token)) return undefined
+    let name = nameOf(token)
+    let k = j + 1
+    while (isPunct(tokens[k], '.') && isName(tokens[k + 1])) {
+      name = nameOf(tokens[k + 1]!)
+      k += 2
+    }
+    if (tokens[k]?.kind !== 'op' || tokens[k]!.value !== '=') return undefined
+    columns.push(name)
+    expectColumn = false
+    j = k
+  }
+  return columns
+}
+
+function readValueRows(tokens: readonly Token[], start: number): (ValueRef | undefined)[][] | undefined {
+  const rows: (ValueRef | undefined)[][] = []
+  let i = start
+  while (isPunct(tokens[i], '(')) {
+    const close = closingParen(tokens, i)
+    const cells: (ValueRef | undefined)[] = []
+    let cell: Token[] = []
+    for (let j = i + 1; j <= close; j++) {
+      const token = tokens[j]!
+      if (j === close || (isPunct(token, ',') && token.depth === tokens[i]!.depth + 1)) {
+        cells.push(plainValue(cell))
+        cell = []
+      } else {
+        cell.push(token)
+      }
+    }
+    rows.push(cells)
+    i = close + 1
+    if (!isPunct(tokens[i], ',')) break
+    i++
+  }
+  return rows.length > 0 ? rows : undefined
+}
+
+/** A plain value: one placeholder, number or string, optionally negated. */
+export function plainValue(cell: readonly Token[]): ValueRef | undefined {
+  if (cell.length === 1) {
+    const token = cell[0]!
+    if (token.kind === 'param') return { param: Number(token.value) }
+    if (token.kind === 'number' || token.kind === 'string') return { literal: token.value }
+  }
+  if (cell.length === 2 && cell[0]!.kind === 'op' && cell[0]!.value === '-' && cell[1]!.kind === 'number') {
+    return { literal: `-${cell[1]!.value}` }
+  }
+  return undefined
+}
+
+function namesIn(tokens: readonly Token[]): string[] {
+  // Qualified names keep their last part: `"s"."t"` is `t`; keywords are not names.
+  const names: string[] = []
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!
+    if (!isName(token) || isPunct(tokens[i + 1], '.')) continue
+    if (token.kind === 'word' && (NOT_ALIAS.has(token.value) || token.value === 'TO' || token.value === 'IF')) continue
+    names.push(nameOf(token))
+  }
+  return names
+}
+
+function hasWriteWord(tokens: readonly Token[]): boolean {
+  return tokens.some((token) => token.kind === 'word' && WRITE_WORDS.has(token.value))
+}
+
+function indexOfWord(tokens: readonly Token[], word: string, depth: number): number {
+  return tokens.findIndex((token) => token.depth === depth && isWord(token, word))
+}

@@ -1,0 +1,182 @@
+// A private PostgreSQL schema with the test tables, DataSources on it that count
+// the statements they send, and cached DataSources on a private Redis prefix.
+// Everything made here is released by the hooks it registers.
+import { Redis } from 'ioredis'
+import { DataSource, type DataSourceOptions, type Logger } from 'typeorm'
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
+import { cacheOf, type TypeormCacheOptions, withCache } from '../../../adapters/typeorm/index.js'
+import { until } from '../../fixtures/wait.js'
+import { createMysqlDatabase, createPgSchema } from '../../helpers/databases.js'
+import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
+import { postgresUrl, redisUrl } from '../../helpers/services.js'
+import { entitySchemas, TABLES } from './entities.js'
+
+const TRANSACTION_CONTROL = /^\s*(BEGIN|START|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b/i
+
+/** Counts the statements a DataSource sends to the database (not BEGIN, COMMIT…). */
+export class QueryCounter implements Logger {
+  count = 0
+  readonly statements: string[] = []
+
+  logQuery(query: string): void {
+    if (TRANSACTION_CONTROL.test(query)) return
+    this.count++
+    this.statements.push(query)
+  }
+
+  logQueryError(): void {}
+  logQuerySlow(): void {}
+  logSchemaBuild(): void {}
+  logMigration(): void {}
+  log(): void {}
+
+  /** Statements sent while `action` ran. */
+  async during(action: () => Promise<unknown>): Promise<number> {
+    const before = this.count
+    await action()
+    return this.count - before
+  }
+}
+
+export interface TestDataSource {
+  readonly dataSource: DataSource
+  readonly queries: QueryCounter
+}
+
+/** A private PostgreSQL schema or MariaDB database, and DataSource options on it. */
+interface Place {
+  readonly name: string
+  drop(): Promise<void>
+  options(queries: QueryCounter): DataSourceOptions
+  /** Empties every test table; the statements run on one connection. */
+  readonly emptyTables: string[]
+}
+
+async function createPlace(label: string, database: 'postgres' | 'mariadb'): Promise<Place> {
+  const entities = entitySchemas(database)
+  if (database === 'postgres') {
+    const { schema, drop } = await createPgSchema(label)
+    const url = await postgresUrl()
+    const tables = TABLES.map((table) => `"${schema}"."${table}"`).join(', ')
+    return {
+      name: schema,
+      drop,
+      options: (queries) => ({ type: 'postgres', url, schema, entities, logger: queries }),
+      emptyTables: [`TRUNCATE ${tables} RESTART IDENTITY CASCADE`],
+    }
+  }
+  const { database: name, url, drop } = await createMysqlDatabase(label)
+  return {
+    name,
+    drop,
+    options: (queries) => ({ type: 'mariadb', url, entities, logger: queries }),
+    emptyTables: [
+      'SET FOREIGN_KEY_CHECKS = 0',
+      ...TABLES.map((table) => `TRUNCATE TABLE \`${table}\``),
+      'SET FOREIGN_KEY_CHECKS = 1',
+    ],
+  }
+}
+
+/**
+ * Call at file level. Creates the schema (PostgreSQL) or database (MariaDB)
+ * and its tables once for the file (with `synchronize`, inside that private
+ * place only), empties them before each test, and gives each test its own
+ * Redis prefix.
+ */
+export function useTypeormFixture(label: string, database: 'postgres' | 'mariadb' = 'postgres') {
+  let place: Place | undefined
+  let admin: Redis | undefined
+  let plain: TestDataSource | undefined
+  let redis = ''
+  let prefix = ''
+  const opened: DataSource[] = []
+
+  const options = (queries: QueryCounter) => place!.options(queries)
+
+  beforeAll(async () => {
+    place = await createPlace(label, database)
+    redis = await redisUrl()
+    admin = new Redis(redis)
+    const queries = new QueryCounter()
+    const dataSource = new DataSource({ ...options(queries), synchronize: true })
+    await dataSource.initialize()
+    plain = { dataSource, queries }
+  })
+
+  beforeEach(async () => {
+    prefix = uniquePrefix(label)
+    const runner = plain!.dataSource.createQueryRunner()
+    try {
+      for (const statement of place!.emptyTables) await runner.query(statement)
+    } finally {
+      await runner.release()
+    }
+  })
+
+  afterEach(async () => {
+    await Promise.all(
+      opened.splice(0).map((dataSource) => (dataSource.isInitialized ? dataSource.destroy() : undefined)),
+    )
+    await deleteKeysWithPrefix(admin!, prefix)
+  })
+
+  afterAll(async () => {
+    await plain?.dataSource.destroy()
+    await admin?.quit()
+    await place?.drop()
+  })
+
+  return {
+    /** The uncached DataSource the tables were made with: for seeding and for reference reads. */
+    get plain(): TestDataSource {
+      return plain!
+    },
+    /**
+     * A cached DataSource on this test's prefix; several share entries like
+     * processes sharing Redis. Resolves once its cache is connected: until its
+     * bus subscription is live, the engine does not trust its L1.
+     */
+    async cached(cacheOptions: TypeormCacheOptions = {}): Promise<TestDataSource> {
+      const queries = new QueryCounter()
+      const dataSource = new DataSource(withCache(options(queries), { redis, prefix, ...cacheOptions }))
+      opened.push(dataSource)
+      await dataSource.initialize()
+      await until(() => {
+        const stats = cacheOf(dataSource).stats()
+        return stats.redis === 'up' && stats.bus === 'live'
+      }, 'the cache connected to Redis')
+      return { dataSource, queries }
+    },
+    /** DataSource options on the private schema, for tests that build their own. */
+    options,
+    get prefix() {
+      return prefix
+    },
+    get redis() {
+      return admin!
+    },
+    /** The PostgreSQL schema or MariaDB database name. */
+    get schema() {
+      return place!.name
+    },
+    get redisUrl() {
+      return redis
+    },
+    /** Entries reach Redis after the read returns; waits until `count` entries of this test are there. */
+    async entriesInRedis(count: number): Promise<void> {
+      await until(async () => (await scanCount(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
+    },
+  }
+}
+
+async function scanCount(redis: Redis, match: string): Promise<number> {
+  let cursor = '0'
+  let count = 0
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 500)
+    cursor = next
+    count += keys.length
+  } while (cursor !== '0')
+  return count
+}
