@@ -116,9 +116,10 @@ const KNOWN_LOCK_OPTIONS = new Set<string>(['ttl', 'wait'])
 const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/
 
 /** Validates options once, at construction, so a typo fails where it was made and not on the first query. */
-export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
+export function resolveOptions(options: CacheOptions = {}, adapterOptions: readonly string[] = []): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
-  rejectUnknown(options, KNOWN_OPTIONS, '')
+  // An adapter takes its own options off first, but they belong in the list a typo is shown.
+  rejectUnknown(options, new Set([...KNOWN_OPTIONS, ...adapterOptions]), '')
   const prefix = options.prefix ?? 'ormcache'
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
     throw new InvalidOptionError('prefix', '1 to 64 characters from A-Z a-z 0-9 _ . : -', prefix)

@@ -1,7 +1,12 @@
 import { type Duration, parseDuration } from '../../src/duration.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import { type CacheOptions, resolveOptions } from '../../src/options.js'
-import { isPlainObject } from './primary-key.js'
+import {
+  checkScopedNames,
+  isPlainObject,
+  resolveScopedSettings,
+  type ScopedSetting,
+} from '../../src/scoped-settings.js'
 
 export interface ModelCacheOptions {
   /** How long this model's reads are fresh; a query's own `cache.ttl` still wins. */
@@ -32,7 +37,7 @@ export type QueryCacheOption =
     }
 
 /** A model's setting after validation: `false` (not cached) or the durations it sets, in ms. */
-export type ModelSetting = false | { readonly ttlMs: number | undefined; readonly swrMs: number | undefined }
+export type ModelSetting = ScopedSetting
 
 export interface ResolvedPrismaOptions {
   readonly cache: CacheOptions
@@ -44,40 +49,13 @@ export function resolvePrismaOptions(options: PrismaCacheOptions = {}): Resolved
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
   const { models, ...cache } = options
   // The engine validates its own options; constructing it here would open a Redis connection.
-  resolveOptions(cache)
-  return { cache, models: resolveModels(models) }
+  resolveOptions(cache, ['models'])
+  return { cache, models: resolveScopedSettings(models, 'models', 'model name') }
 }
 
-function resolveModels(models: PrismaCacheOptions['models']): Map<string, ModelSetting> {
-  const resolved = new Map<string, ModelSetting>()
-  if (models === undefined) return resolved
-  if (!isPlainObject(models)) throw new InvalidOptionError('models', 'an object keyed by model name', models)
-  for (const [model, setting] of Object.entries(models)) {
-    const option = `models.${model}`
-    if (setting === false) {
-      resolved.set(model, false)
-      continue
-    }
-    if (!isPlainObject(setting)) throw new InvalidOptionError(option, 'false or { ttl, swr }', setting)
-    for (const key of Object.keys(setting)) {
-      if (key !== 'ttl' && key !== 'swr')
-        throw new InvalidOptionError(`${option}.${key}`, 'absent: use ttl or swr', key)
-    }
-    resolved.set(model, {
-      ttlMs: setting.ttl === undefined ? undefined : parseDuration(setting.ttl, `${option}.ttl`, 1),
-      swrMs: setting.swr === undefined ? undefined : parseDuration(setting.swr, `${option}.swr`),
-    })
-  }
-  return resolved
-}
-
-/** Fails when `models` names a model the client does not have: a typo would silently cache what was meant not to be. */
+/** Fails when `models` names a model the client does not have. */
 export function checkModelNames(models: ReadonlyMap<string, ModelSetting>, known: readonly string[]): void {
-  for (const model of models.keys()) {
-    if (!known.includes(model)) {
-      throw new InvalidOptionError(`models.${model}`, `the name of a model of this client (${known.join(', ')})`, model)
-    }
-  }
+  checkScopedNames(models, 'models', known, 'a model of this client')
 }
 
 const QUERY_OPTIONS = new Set(['ttl', 'swr', 'tags'])

@@ -1,3 +1,4 @@
+import { isPlainObject } from '../../src/scoped-settings.js'
 import type { ModelInfo, PrimaryKeyField } from './relations.js'
 
 /**
@@ -44,10 +45,4 @@ function normalize(type: string, value: unknown): unknown {
     default:
       return undefined
   }
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object') return false
-  const prototype = Object.getPrototypeOf(value)
-  return prototype === Object.prototype || prototype === null
 }

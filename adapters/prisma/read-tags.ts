@@ -1,5 +1,6 @@
+import { isPlainObject } from '../../src/scoped-settings.js'
 import { isUniqueRead } from './operations.js'
-import { isPlainObject, keyFromWhere } from './primary-key.js'
+import { keyFromWhere } from './primary-key.js'
 import type { RelationGraph } from './relations.js'
 import { modelTag, rowsTag, rowTag } from './tag-names.js'
 

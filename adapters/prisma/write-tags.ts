@@ -1,5 +1,6 @@
+import { isPlainObject } from '../../src/scoped-settings.js'
 import { isSingleRowWrite } from './operations.js'
-import { isPlainObject, keyFromRecord, keyFromWhere } from './primary-key.js'
+import { keyFromRecord, keyFromWhere } from './primary-key.js'
 import type { RelationGraph, RelationInfo } from './relations.js'
 import { modelTag, rowsTag, rowTag, wholeModelTags } from './tag-names.js'
 

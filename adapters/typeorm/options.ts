@@ -1,6 +1,7 @@
-import { type Duration, parseDuration } from '../../src/duration.js'
+import type { Duration } from '../../src/duration.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import { type CacheOptions, resolveOptions } from '../../src/options.js'
+import { checkScopedNames, resolveScopedSettings, type ScopedSetting } from '../../src/scoped-settings.js'
 
 export interface EntityCacheOptions {
   /** How long this entity's reads are fresh; a query's own `.cache(ms)` still wins. */
@@ -27,7 +28,7 @@ export interface TypeormCacheOptions extends CacheOptions {
 }
 
 /** An entity's setting after validation: `false` (not cached) or its durations in ms. */
-export type EntitySetting = false | { readonly ttlMs: number | undefined; readonly swrMs: number | undefined }
+export type EntitySetting = ScopedSetting
 
 export interface ResolvedTypeormOptions {
   readonly cache: CacheOptions
@@ -42,51 +43,14 @@ export function resolveTypeormOptions(options: TypeormCacheOptions | undefined =
   }
   const { entities, queries, ...cache } = options
   // The engine validates its own options; constructing it here would open a Redis connection.
-  resolveOptions(cache)
+  resolveOptions(cache, ['entities', 'queries'])
   if (queries !== undefined && queries !== 'all' && queries !== 'explicit') {
     throw new InvalidOptionError('queries', "'all' or 'explicit'", queries)
   }
-  return { cache, entities: resolveEntities(entities), queries: queries ?? 'all' }
+  return { cache, entities: resolveScopedSettings(entities, 'entities', 'entity name'), queries: queries ?? 'all' }
 }
 
-function resolveEntities(entities: TypeormCacheOptions['entities']): Map<string, EntitySetting> {
-  const resolved = new Map<string, EntitySetting>()
-  if (entities === undefined) return resolved
-  if (!isPlainObject(entities)) throw new InvalidOptionError('entities', 'an object keyed by entity name', entities)
-  for (const [entity, setting] of Object.entries(entities)) {
-    const option = `entities.${entity}`
-    if (setting === false) {
-      resolved.set(entity, false)
-      continue
-    }
-    if (!isPlainObject(setting)) throw new InvalidOptionError(option, 'false or { ttl, swr }', setting)
-    for (const key of Object.keys(setting)) {
-      if (key !== 'ttl' && key !== 'swr')
-        throw new InvalidOptionError(`${option}.${key}`, 'absent: use ttl or swr', key)
-    }
-    resolved.set(entity, {
-      ttlMs: setting.ttl === undefined ? undefined : parseDuration(setting.ttl, `${option}.ttl`, 1),
-      swrMs: setting.swr === undefined ? undefined : parseDuration(setting.swr, `${option}.swr`),
-    })
-  }
-  return resolved
-}
-
-/** Fails when `entities` names an entity the DataSource does not have: a typo would silently cache what was meant not to be. */
+/** Fails when `entities` names an entity the DataSource does not have. */
 export function checkEntityNames(entities: ReadonlyMap<string, EntitySetting>, known: readonly string[]): void {
-  for (const entity of entities.keys()) {
-    if (!known.includes(entity)) {
-      throw new InvalidOptionError(
-        `entities.${entity}`,
-        `the name of an entity of this DataSource (${known.join(', ')})`,
-        entity,
-      )
-    }
-  }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
-  const prototype = Object.getPrototypeOf(value)
-  return prototype === Object.prototype || prototype === null
+  checkScopedNames(entities, 'entities', known, 'an entity of this DataSource')
 }

@@ -254,6 +254,8 @@ describe('options', () => {
     expect(() => prismaCache({ models: { User: true as unknown as false } })).toThrow(/models\.User/)
     expect(() => prismaCache({ models: { User: { ttl: 1, tl: 2 } as { ttl: number } } })).toThrow(/models\.User\.tl/)
     expect(() => prismaCache({ prefx: 'x' } as never)).toThrow(InvalidOptionError)
+    // A misspelt option is shown the adapter's options too, not only the engine's.
+    expect(() => prismaCache({ modles: {} } as never)).toThrow(/`modles`.*models/)
     expect(() => prismaCache({ redis: 'localhost:6379' })).toThrow(/`redis`/)
   })
 
