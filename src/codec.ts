@@ -73,14 +73,27 @@ const packr = new Packr({
   mapsAsObjects: true,
 })
 
-/** Encodes a query result. Throws when the value holds something msgpack cannot carry (a function, say). */
+// msgpackr decodes a "__proto__" key as "__proto_", which keeps prototypes safe
+// but would hand back a different object than was stored; JSON.parse makes such
+// own properties, so a Json column can hold one. The key's msgpack form is a
+// 9-byte fixstr: finding it in the bytes is cheap.
+const PROTO_KEY_BYTES = Buffer.concat([Buffer.from([0xa0 | 9]), Buffer.from('__proto__')])
+
+/**
+ * Encodes a query result. Throws when the value holds something msgpack cannot
+ * carry exactly (a symbol, a `__proto__` own property): such a value is served
+ * but not cached.
+ */
 export function encodeValue(value: unknown): Buffer {
+  let bytes: Buffer
   encodingForOrmcache = true
   try {
-    return packr.pack(value)
+    bytes = packr.pack(value)
   } finally {
     encodingForOrmcache = false
   }
+  if (bytes.includes(PROTO_KEY_BYTES)) throw new TypeError('ormcache: a "__proto__" key does not survive decoding')
+  return bytes
 }
 
 /** Decodes bytes from `encodeValue`; each call returns a new, independent object graph. */

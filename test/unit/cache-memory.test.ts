@@ -151,6 +151,17 @@ describe('in-process cache', () => {
     expect(cache.stats().oversized).toBe(2)
   })
 
+  test('a value the codec cannot carry exactly is served every time and never cached', async () => {
+    const cache = memoryCache()
+    const loader = vi.fn(() => JSON.parse('{"settings":{"__proto__":{"admin":true}}}'))
+    const first = await cache.getOrLoad('k', [], loader)
+    const second = await cache.getOrLoad('k', [], loader)
+    expect(Object.hasOwn(first.settings, '__proto__')).toBe(true)
+    expect(second).toStrictEqual(first)
+    expect(loader).toHaveBeenCalledTimes(2)
+    expect(cache.stats().unencodable).toBe(2)
+  })
+
   test('l1: false caches nothing without Redis', async () => {
     const cache = memoryCache({ l1: false })
     const loader = vi.fn(() => 1)

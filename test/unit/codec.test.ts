@@ -70,8 +70,11 @@ describe('codec', () => {
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype)
   })
 
-  test('values msgpack cannot carry are refused at encode time', () => {
+  test('values msgpack cannot carry exactly are refused at encode time', () => {
     expect(() => encodeValue(Symbol('x'))).toThrow()
+    // JSON.parse makes an own "__proto__" property; decoding would rename it.
+    expect(() => encodeValue({ json: JSON.parse('{"a":{"__proto__":false}}') })).toThrow(/__proto__/)
+    expect(() => encodeValue({ text: 'a value that merely mentions __proto__ is fine' })).not.toThrow()
   })
 })
 
