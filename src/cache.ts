@@ -145,8 +145,8 @@ class TieredCache implements Cache {
       onDisconnected: () => publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'down' })),
     })
     if (!redis.isCluster) {
-      redis.client.on('ready', () => void this.#checkRunId())
-      if (redis.client.status === 'ready') void this.#checkRunId()
+      redis.client.on('ready', this.#onRedisReady)
+      if (redis.client.status === 'ready') this.#onRedisReady()
     }
   }
 
@@ -212,6 +212,8 @@ class TieredCache implements Cache {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#replayTimer)
+    // The client may be the app's, and outlive this cache.
+    this.#redis?.client.off('ready', this.#onRedisReady)
     this.#l2?.close()
     // Loads under way are the callers' to await; a stuck loader must not hang close().
     await Promise.allSettled([...this.#background])
@@ -559,6 +561,8 @@ class TieredCache implements Cache {
     await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), bypassBreaker)
     for (const tag of tags) this.#pendingTags.delete(tag)
   }
+
+  readonly #onRedisReady = () => void this.#checkRunId()
 
   /** A Redis that restarted empty lost every tag, and the bus messages sent meanwhile: flush L1. */
   async #checkRunId(): Promise<void> {

@@ -40,7 +40,10 @@ describe('standalone Redis', () => {
       const admin = await redis.admin()
       await vi.waitUntil(async () => (await admin.exists(`${prefix}:app:${prefix}:e:k`)) === 1, { timeout: 5_000 })
       expect(await admin.exists(`${prefix}:app:{${prefix}}:t:T`)).toBe(1)
+      const listeners = client.listenerCount('ready')
       await cache.close()
+      // Nothing of the cache stays attached to the app's client.
+      expect(client.listenerCount('ready')).toBe(listeners - 1)
       expect(client.status).toBe('ready')
       expect(await client.ping()).toBe('PONG')
     } finally {
