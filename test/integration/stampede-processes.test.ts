@@ -57,7 +57,10 @@ describe('stampede across processes', () => {
     expect(loaders.size).toBe(1)
     expect(done.flatMap(({ results }) => results)).toHaveLength(200)
     expect(done.reduce((sum, { stats }) => sum + stats.loads, 0)).toBe(1)
-    expect(done.reduce((sum, { stats }) => sum + stats.lockWaits, 0)).toBe(3)
+    // The three others got the holder's entry from Redis: after waiting on its lock, or,
+    // for a process scheduled late, after the entry had landed.
+    expect(done.reduce((sum, { stats }) => sum + stats.l2Hits, 0)).toBe(3)
+    expect(done.reduce((sum, { stats }) => sum + stats.lockWaits, 0)).toBeLessThanOrEqual(3)
   })
 
   test('when the process holding the lock is killed mid-load, the others finish after its lock expires', async () => {
@@ -68,7 +71,9 @@ describe('stampede across processes', () => {
     holder.send({ calls: 1, loadMs: 0, hang: true })
     const admin = new Redis(await redisUrl())
     try {
-      await until(async () => (await admin.exists(`${prefix}:l:hot`)) === 1, 'the holder to take the lock')
+      // Midway: it holds the lock and its query has reached the database.
+      await until(async () => (await admin.get(`${prefix}:db-queries`)) === '1', 'the holder to be loading')
+      expect(await admin.exists(`${prefix}:l:hot`)).toBe(1)
       holder.kill('SIGKILL')
       const done = await Promise.all(others.map((worker) => run(worker, { calls: 50, loadMs: 20 })))
       // The killed holder's query, then one by whoever took over its expired lock.
