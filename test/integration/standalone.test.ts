@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { describe, expect, test, vi } from 'vitest'
 import { createCache } from '../../src/index.js'
-import { redisCaches, sharedRedis } from '../fixtures/redis-cache.js'
+import { redisCaches, sharedRedis, TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
 import { redisUrl } from '../helpers/services.js'
 import { defineEngineSuite } from './engine-suite.js'
 
@@ -14,8 +14,8 @@ describe('standalone Redis', () => {
     const prefix = redis.prefix()
     const { hostname, port } = new URL(await redisUrl())
     const options = { host: hostname, port: Number(port), connectionName: `${prefix}-own` }
-    const writer = createCache({ redis: options, prefix })
-    const reader = createCache({ redis: options, prefix, l1: false })
+    const writer = createCache({ redis: options, prefix, timeout: TEST_REDIS_TIMEOUT })
+    const reader = createCache({ redis: options, prefix, l1: false, timeout: TEST_REDIS_TIMEOUT })
     await writer.getOrLoad('k', ['T'], () => 'v')
     await redis.stored(prefix, 'k')
     expect(await reader.getOrLoad('k', ['T'], () => 'not from Redis')).toBe('v')
@@ -35,7 +35,7 @@ describe('standalone Redis', () => {
     const prefix = redis.prefix()
     const client = new Redis(await redisUrl(), { keyPrefix: `${prefix}:app:` })
     try {
-      const cache = createCache({ redis: client, prefix })
+      const cache = createCache({ redis: client, prefix, timeout: TEST_REDIS_TIMEOUT })
       await cache.getOrLoad('k', ['T'], () => 'v')
       const admin = await redis.admin()
       await vi.waitUntil(async () => (await admin.exists(`${prefix}:app:${prefix}:e:k`)) === 1, { timeout: 5_000 })

@@ -4,6 +4,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import { type PrismaCacheOptions, prismaCache } from '../../../adapters/prisma/index.js'
+import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { redisUrl } from '../../helpers/services.js'
 import { cacheConnected, counting, QueryCounter } from './fixture.js'
@@ -37,7 +38,7 @@ export interface Backend {
 }
 
 function extend(base: RelationClient, options: PrismaCacheOptions) {
-  return base.$extends(prismaCache(options))
+  return base.$extends(prismaCache({ timeout: TEST_REDIS_TIMEOUT, ...options }))
 }
 
 export type CachedRelationClient = ReturnType<typeof extend>

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import { type PrismaCacheClient, type PrismaCacheOptions, prismaCache } from '../../../adapters/prisma/index.js'
+import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { until } from '../../fixtures/wait.js'
 import { createPgSchema, type PgSchema } from '../../helpers/databases.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
@@ -55,7 +56,7 @@ export function counting<T extends object>(target: T, counter: QueryCounter): T 
 export type CachedClient = ReturnType<typeof extend>
 
 function extend(base: PrismaClient, options: PrismaCacheOptions) {
-  return base.$extends(prismaCache(options))
+  return base.$extends(prismaCache({ timeout: TEST_REDIS_TIMEOUT, ...options }))
 }
 
 export interface TestClient {

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { DataSource, type DataSourceOptions, type Logger } from 'typeorm'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import { cacheOf, type TypeormCacheOptions, withCache } from '../../../adapters/typeorm/index.js'
+import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { until } from '../../fixtures/wait.js'
 import { createMysqlDatabase, createPgSchema } from '../../helpers/databases.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
@@ -139,7 +140,9 @@ export function useTypeormFixture(label: string, database: 'postgres' | 'mariadb
      */
     async cached(cacheOptions: TypeormCacheOptions = {}): Promise<TestDataSource> {
       const queries = new QueryCounter()
-      const dataSource = new DataSource(withCache(options(queries), { redis, prefix, ...cacheOptions }))
+      const dataSource = new DataSource(
+        withCache(options(queries), { redis, prefix, timeout: TEST_REDIS_TIMEOUT, ...cacheOptions }),
+      )
       opened.push(dataSource)
       await dataSource.initialize()
       await until(() => {
