@@ -57,6 +57,18 @@ async function deleteMatching(node: Redis, match: string): Promise<number> {
   return deleted
 }
 
+/** How many keys match `match` (a SCAN pattern) on one server: for tests that wait for entries to land. */
+export async function countKeys(redis: Redis, match: string): Promise<number> {
+  let cursor = '0'
+  let count = 0
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_BATCH)
+    cursor = next
+    count += keys.length
+  } while (cursor !== '0')
+  return count
+}
+
 function escapeGlob(text: string): string {
   return text.replace(GLOB_SPECIAL_CHARACTERS, (character) => `\\${character}`)
 }

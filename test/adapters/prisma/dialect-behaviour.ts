@@ -5,24 +5,11 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { parseSchema } from '../../../adapters/prisma/schema-parser.js'
 import type { CachedRelationClient, DialectFixture } from './dialect-fixture.js'
-import type { QueryCounter } from './fixture.js'
+import { cachedRead } from './fixture.js'
 
 class Rollback extends Error {}
 
 const SQL_ACTIONS: Record<string, string> = { Cascade: 'CASCADE', SetNull: 'SET NULL', Restrict: 'RESTRICT' }
-
-/** Fills the cache with `read` and checks that the next read is a hit; returns a re-reader counting its queries. */
-async function cachedRead<T>(queries: QueryCounter, read: () => Promise<T>) {
-  await read()
-  expect(await queries.during(read), 'the read should be cached before the write').toBe(0)
-  return async (): Promise<{ value: T; queries: number }> => {
-    let value!: T
-    const count = await queries.during(async () => {
-      value = await read()
-    })
-    return { value, queries: count }
-  }
-}
 
 async function seedUsers(prisma: CachedRelationClient) {
   const one = await prisma.user.create({ data: { email: 'one@x.test', name: 'One' } })

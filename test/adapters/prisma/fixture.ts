@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { Redis } from 'ioredis'
 import pg from 'pg'
-import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest'
 import { type PrismaCacheClient, type PrismaCacheOptions, prismaCache } from '../../../adapters/prisma/index.js'
 import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { until } from '../../fixtures/wait.js'
 import { createPgSchema, type PgSchema } from '../../helpers/databases.js'
-import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
+import { countKeys, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../../helpers/services.js'
 import { PrismaClient } from './generated/client.js'
 
@@ -135,7 +135,7 @@ export function usePrismaFixture(label: string) {
     },
     /** Entries reach Redis after the read returns; waits until `count` entries of this test are there. */
     async entriesInRedis(count: number): Promise<void> {
-      await until(async () => (await scanCount(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
+      await until(async () => (await countKeys(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
     },
   }
 }
@@ -148,13 +148,15 @@ export async function cacheConnected(prisma: { $cache: PrismaCacheClient }): Pro
   }, 'the cache connected to Redis')
 }
 
-export async function scanCount(redis: Redis, match: string): Promise<number> {
-  let cursor = '0'
-  let count = 0
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 500)
-    cursor = next
-    count += keys.length
-  } while (cursor !== '0')
-  return count
+/** Fills the cache with `read` and checks that the next read is a hit; returns a re-reader counting its queries. */
+export async function cachedRead<T>(queries: QueryCounter, read: () => Promise<T>) {
+  await read()
+  expect(await queries.during(read), 'the read should be cached before the write').toBe(0)
+  return async (): Promise<{ value: T; queries: number }> => {
+    let value!: T
+    const count = await queries.during(async () => {
+      value = await read()
+    })
+    return { value, queries: count }
+  }
 }

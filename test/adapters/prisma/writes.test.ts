@@ -1,21 +1,8 @@
 import { describe, expect, test } from 'vitest'
-import { type CachedClient, type QueryCounter, usePrismaFixture } from './fixture.js'
+import { type CachedClient, cachedRead, usePrismaFixture } from './fixture.js'
 import { Prisma } from './generated/client.js'
 
 const fixture = usePrismaFixture('prisma-writes')
-
-/** Reads once to fill the cache and checks that the next read is a hit; returns a re-reader counting its queries. */
-async function cachedRead<T>(queries: QueryCounter, read: () => Promise<T>) {
-  await read()
-  expect(await queries.during(read), 'the read should be cached before the write').toBe(0)
-  return async (): Promise<{ value: T; queries: number }> => {
-    let value!: T
-    const count = await queries.during(async () => {
-      value = await read()
-    })
-    return { value, queries: count }
-  }
-}
 
 async function seedUsers(prisma: CachedClient) {
   const one = await prisma.user.create({ data: { email: 'one@x.test', name: 'One' } })

@@ -8,7 +8,7 @@ import { cacheOf, type TypeormCacheOptions, withCache } from '../../../adapters/
 import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { until } from '../../fixtures/wait.js'
 import { createMysqlDatabase, createPgSchema } from '../../helpers/databases.js'
-import { deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
+import { countKeys, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../../helpers/services.js'
 import { entitySchemas, TABLES } from './entities.js'
 
@@ -168,18 +168,7 @@ export function useTypeormFixture(label: string, database: 'postgres' | 'mariadb
     },
     /** Entries reach Redis after the read returns; waits until `count` entries of this test are there. */
     async entriesInRedis(count: number): Promise<void> {
-      await until(async () => (await scanCount(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
+      await until(async () => (await countKeys(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
     },
   }
-}
-
-async function scanCount(redis: Redis, match: string): Promise<number> {
-  let cursor = '0'
-  let count = 0
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 500)
-    cursor = next
-    count += keys.length
-  } while (cursor !== '0')
-  return count
 }
