@@ -75,9 +75,16 @@ const packr = new Packr({
 
 // msgpackr decodes a "__proto__" key as "__proto_", which keeps prototypes safe
 // but would hand back a different object than was stored; JSON.parse makes such
-// own properties, so a Json column can hold one. The key's msgpack form is a
-// 9-byte fixstr: finding it in the bytes is cheap.
+// own properties, so a Json column can hold one. The string's msgpack form is a
+// 9-byte fixstr: finding it in the bytes is cheap, and only then (the string may
+// as well be a value) is the value walked for a real key.
 const PROTO_KEY_BYTES = Buffer.concat([Buffer.from([0xa0 | 9]), Buffer.from('__proto__')])
+
+function hasProtoKey(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false
+  if (Object.hasOwn(value, '__proto__')) return true
+  return Object.values(value).some(hasProtoKey)
+}
 
 /**
  * Encodes a query result. Throws when the value holds something msgpack cannot
@@ -92,7 +99,9 @@ export function encodeValue(value: unknown): Buffer {
   } finally {
     encodingForOrmcache = false
   }
-  if (bytes.includes(PROTO_KEY_BYTES)) throw new TypeError('ormcache: a "__proto__" key does not survive decoding')
+  if (bytes.includes(PROTO_KEY_BYTES) && hasProtoKey(value)) {
+    throw new TypeError('ormcache: a "__proto__" key does not survive decoding')
+  }
   return bytes
 }
 

@@ -75,6 +75,10 @@ describe('codec', () => {
     // JSON.parse makes an own "__proto__" property; decoding would rename it.
     expect(() => encodeValue({ json: JSON.parse('{"a":{"__proto__":false}}') })).toThrow(/__proto__/)
     expect(() => encodeValue({ text: 'a value that merely mentions __proto__ is fine' })).not.toThrow()
+    expect(decodeValue(encodeValue({ name: '__proto__', list: ['__proto__'] }))).toEqual({
+      name: '__proto__',
+      list: ['__proto__'],
+    })
   })
 })
 
