@@ -11,6 +11,13 @@
  *                    All tags of a prefix share one cluster slot, through the `{p}` hash tag,
  *                    so one script can read or replace any set of them.
  *
+ * Stale sets are prevented with versioned tags (Hibernate's put-from-load
+ * validator) rather than leases (Facebook's memcache): a load captures its
+ * tags' versions in the read it makes anyway, so a miss costs no extra round
+ * trip for a lease, nothing has to expire or be released when a loader dies,
+ * and a read can check an entry against current versions, which also makes an
+ * entry that slipped in on a non-atomic path (cluster) harmless.
+ *
  * Versions are unique ids, never counters: a counter restarts at 0 when its key
  * is evicted or Redis restarts empty, and an old entry would match again (ABA).
  * A missing tag therefore gets a new id, which no stored entry carries.
