@@ -10,7 +10,7 @@ import { until } from '../../fixtures/wait.js'
 import { createMysqlDatabase, createPgSchema } from '../../helpers/databases.js'
 import { countKeys, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../../helpers/services.js'
-import { entitySchemas, TABLES } from './entities.js'
+import { entitySchemas, Post, Profile, TABLES, Tag, User } from './entities.js'
 
 const TRANSACTION_CONTROL = /^\s*(BEGIN|START|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b/i
 
@@ -171,4 +171,22 @@ export function useTypeormFixture(label: string, database: 'postgres' | 'mariadb
       await until(async () => (await countKeys(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
     },
   }
+}
+
+/** Two users (one with a profile and every column type filled), a tag, and a post of user 1 with that tag. */
+export async function seedUsersAndPosts(dataSource: DataSource): Promise<void> {
+  const profile = await dataSource.getRepository(Profile).save({ bio: 'hello' })
+  const users = dataSource.getRepository(User)
+  await users.save({
+    email: 'a@x.test',
+    name: 'A',
+    createdAt: new Date('2024-02-29T23:59:59.123Z'),
+    labels: ['red', 'blue'],
+    visits: '9007199254740993',
+    balance: '12345.67',
+    profile,
+  })
+  await users.save({ email: 'b@x.test', name: 'B', labels: [], visits: '2', balance: '-0.50' })
+  const tag = await dataSource.getRepository(Tag).save({ name: 'news' })
+  await dataSource.getRepository(Post).save({ title: 'first', user: { id: 1 }, tags: [tag] })
 }

@@ -3,27 +3,13 @@
 import { describe, expect, test } from 'vitest'
 import { cacheOf } from '../../../adapters/typeorm/index.js'
 import { sameClassesDeep } from '../../fixtures/values.js'
-import { Post, Profile, Tag, User } from './entities.js'
-import { type TestDataSource, useTypeormFixture } from './fixture.js'
+import { Post, User } from './entities.js'
+import { seedUsersAndPosts, type TestDataSource, useTypeormFixture } from './fixture.js'
 
 const fixture = useTypeormFixture('typeorm-mariadb', 'mariadb')
 
-async function seed() {
-  const { dataSource } = fixture.plain
-  const profile = await dataSource.getRepository(Profile).save({ bio: 'hello' })
-  const users = dataSource.getRepository(User)
-  await users.save({
-    email: 'a@x.test',
-    name: 'A',
-    createdAt: new Date('2024-02-29T23:59:59.123Z'),
-    labels: ['red', 'blue'],
-    visits: '9007199254740993',
-    balance: '12345.67',
-    profile,
-  })
-  await users.save({ email: 'b@x.test', name: 'B', labels: [], visits: '2', balance: '-0.50' })
-  const tag = await dataSource.getRepository(Tag).save({ name: 'news' })
-  await dataSource.getRepository(Post).save({ title: 'first', user: { id: 1 }, tags: [tag] })
+function seed() {
+  return seedUsersAndPosts(fixture.plain.dataSource)
 }
 
 type Source = TestDataSource['dataSource']
