@@ -10,6 +10,9 @@ const schemas = [
   'test/adapters/prisma/schema.prisma',
   'test/adapters/prisma/sqlite/schema.prisma',
   'test/adapters/prisma/mariadb/schema.prisma',
+  'benchmarks/prisma/sqlite/schema.prisma',
+  'benchmarks/prisma/postgresql/schema.prisma',
+  'benchmarks/prisma/mysql/schema.prisma',
 ].filter((schema) => existsSync(schema))
 const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
 const env = { ...process.env }
