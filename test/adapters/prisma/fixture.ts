@@ -12,10 +12,10 @@ import { until } from '../../fixtures/wait.js'
 import { createPgSchema, type PgSchema } from '../../helpers/databases.js'
 import { countKeys, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../../helpers/services.js'
+import { TABLES } from './backends.js'
 import { PrismaClient } from './generated/client.js'
 
 const DDL = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8')
-const TABLES = ['User', 'Post', 'Profile', 'Tag', 'Sample', '_PostToTag']
 
 /** Counts the queries a client sends to the database, in transactions too (not BEGIN, COMMIT…). */
 export class QueryCounter {

@@ -44,7 +44,15 @@ describe('Prisma internals used by ormcache/prisma', () => {
     const clients: object[] = []
     prisma.$extends(probe([], clients))
     const internals = readClientInternals(clients[0]!)
-    expect(Object.keys(internals.runtimeDataModel.models)).toEqual(['User', 'Post', 'Profile', 'Tag', 'Sample'])
+    expect(Object.keys(internals.runtimeDataModel.models)).toEqual([
+      'User',
+      'Post',
+      'Profile',
+      'Group',
+      'Membership',
+      'Tag',
+      'Sample',
+    ])
     expect(internals.runtimeDataModel.models.Post?.fields).toContainEqual({
       name: 'author',
       kind: 'object',

@@ -4,6 +4,7 @@ CREATE TABLE "User" (
   "id" SERIAL NOT NULL,
   "email" TEXT NOT NULL,
   "name" TEXT,
+  "mentorId" INTEGER,
   CONSTRAINT "User_pkey" PRIMARY KEY ("id")
 );
 CREATE TABLE "Post" (
@@ -17,6 +18,17 @@ CREATE TABLE "Profile" (
   "bio" TEXT NOT NULL,
   "userId" INTEGER,
   CONSTRAINT "Profile_pkey" PRIMARY KEY ("id")
+);
+CREATE TABLE "Group" (
+  "id" SERIAL NOT NULL,
+  "name" TEXT NOT NULL,
+  CONSTRAINT "Group_pkey" PRIMARY KEY ("id")
+);
+CREATE TABLE "Membership" (
+  "userId" INTEGER NOT NULL,
+  "groupId" INTEGER NOT NULL,
+  "role" TEXT NOT NULL,
+  CONSTRAINT "Membership_pkey" PRIMARY KEY ("userId","groupId")
 );
 CREATE TABLE "Tag" (
   "id" SERIAL NOT NULL,
@@ -39,9 +51,13 @@ CREATE TABLE "_PostToTag" (
 );
 CREATE UNIQUE INDEX "User_email_key" ON "User"("email");
 CREATE UNIQUE INDEX "Profile_userId_key" ON "Profile"("userId");
+CREATE UNIQUE INDEX "Group_name_key" ON "Group"("name");
 CREATE UNIQUE INDEX "Tag_name_key" ON "Tag"("name");
 CREATE INDEX "_PostToTag_B_index" ON "_PostToTag"("B");
+ALTER TABLE "User" ADD CONSTRAINT "User_mentorId_fkey" FOREIGN KEY ("mentorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;
 ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 ALTER TABLE "Profile" ADD CONSTRAINT "Profile_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;
+ALTER TABLE "Membership" ADD CONSTRAINT "Membership_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+ALTER TABLE "Membership" ADD CONSTRAINT "Membership_groupId_fkey" FOREIGN KEY ("groupId") REFERENCES "Group"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_A_fkey" FOREIGN KEY ("A") REFERENCES "Post"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_B_fkey" FOREIGN KEY ("B") REFERENCES "Tag"("id") ON DELETE CASCADE ON UPDATE CASCADE;

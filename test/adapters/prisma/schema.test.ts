@@ -14,7 +14,15 @@ const TEST_SCHEMA = readFileSync(new URL('./schema.prisma', import.meta.url), 'u
 describe('parseSchema', () => {
   test('reads keys, relations and referential actions of the test schema', () => {
     const models = parseSchema(TEST_SCHEMA)
-    expect(models.map((model) => model.name)).toEqual(['User', 'Post', 'Profile', 'Tag', 'Sample'])
+    expect(models.map((model) => model.name)).toEqual([
+      'User',
+      'Post',
+      'Profile',
+      'Group',
+      'Membership',
+      'Tag',
+      'Sample',
+    ])
     const post = models.find((model) => model.name === 'Post')!
     expect(post.primaryKey).toEqual(['id'])
     expect(post.fields.find((field) => field.name === 'author')?.relation).toEqual({
@@ -33,6 +41,16 @@ describe('parseSchema', () => {
       relation: { onDelete: 'SetNull' },
     })
     expect(models.find((model) => model.name === 'Sample')!.primaryKey).toEqual(['id'])
+    expect(models.find((model) => model.name === 'Membership')).toMatchObject({
+      primaryKey: ['userId', 'groupId'],
+      primaryKeyName: 'userId_groupId',
+    })
+    const user = models.find((model) => model.name === 'User')!
+    expect(user.fields.find((field) => field.name === 'mentor')?.relation).toMatchObject({
+      name: 'Mentorship',
+      fields: ['mentorId'],
+      onDelete: 'SetNull',
+    })
   })
 
   test('handles compound keys, views, comments, strings with braces and Unsupported types', () => {

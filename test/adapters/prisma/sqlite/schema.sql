@@ -3,7 +3,9 @@
 CREATE TABLE "User" (
   "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
   "email" TEXT NOT NULL,
-  "name" TEXT
+  "name" TEXT,
+  "mentorId" INTEGER,
+  CONSTRAINT "User_mentorId_fkey" FOREIGN KEY ("mentorId") REFERENCES "User" ("id") ON DELETE SET NULL ON UPDATE CASCADE
 );
 CREATE TABLE "Post" (
   "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
@@ -17,9 +19,29 @@ CREATE TABLE "Profile" (
   "userId" INTEGER,
   CONSTRAINT "Profile_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User" ("id") ON DELETE SET NULL ON UPDATE CASCADE
 );
+CREATE TABLE "Group" (
+  "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+  "name" TEXT NOT NULL
+);
+CREATE TABLE "Membership" (
+  "userId" INTEGER NOT NULL,
+  "groupId" INTEGER NOT NULL,
+  "role" TEXT NOT NULL,
+  PRIMARY KEY ("userId", "groupId"),
+  CONSTRAINT "Membership_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User" ("id") ON DELETE CASCADE ON UPDATE CASCADE,
+  CONSTRAINT "Membership_groupId_fkey" FOREIGN KEY ("groupId") REFERENCES "Group" ("id") ON DELETE CASCADE ON UPDATE CASCADE
+);
 CREATE TABLE "Tag" (
   "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
   "name" TEXT NOT NULL
+);
+CREATE TABLE "Sample" (
+  "id" BIGINT NOT NULL PRIMARY KEY,
+  "amount" DECIMAL NOT NULL,
+  "at" DATETIME NOT NULL,
+  "bytes" BLOB NOT NULL,
+  "json" JSONB NOT NULL,
+  "label" TEXT
 );
 CREATE TABLE "_PostToTag" (
   "A" INTEGER NOT NULL,
@@ -29,6 +51,7 @@ CREATE TABLE "_PostToTag" (
 );
 CREATE UNIQUE INDEX "User_email_key" ON "User"("email");
 CREATE UNIQUE INDEX "Profile_userId_key" ON "Profile"("userId");
+CREATE UNIQUE INDEX "Group_name_key" ON "Group"("name");
 CREATE UNIQUE INDEX "Tag_name_key" ON "Tag"("name");
 CREATE UNIQUE INDEX "_PostToTag_AB_unique" ON "_PostToTag"("A", "B");
 CREATE INDEX "_PostToTag_B_index" ON "_PostToTag"("B");
