@@ -107,7 +107,10 @@ export function encodeValue(value: unknown): Buffer {
 
 /** Decodes bytes from `encodeValue`; each call returns a new, independent object graph. */
 export function decodeValue(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes)
+  // msgpackr makes binaries of the input's class: from a plain Uint8Array (L1 keeps
+  // its own copy as one) a Buffer column would come back as a Uint8Array.
+  const source = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return packr.unpack(source)
 }
 
 /** What an L2 entry records beside the value, enough to validate it without decoding the value. */

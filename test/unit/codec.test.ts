@@ -45,6 +45,15 @@ describe('codec', () => {
     expect('absent' in decoded).toBe(false)
   })
 
+  test('binaries keep their class whether the bytes are a Buffer or a plain Uint8Array (as L1 keeps them)', () => {
+    const bytes = encodeValue({ buffer: Buffer.from([1, 2]), plain: new Uint8Array([3]) })
+    for (const source of [bytes, new Uint8Array(bytes)]) {
+      const decoded = decodeValue(source) as { buffer: Buffer; plain: Uint8Array }
+      expect(Buffer.isBuffer(decoded.buffer)).toBe(true)
+      expect(decoded.plain.constructor).toBe(Uint8Array)
+    }
+  })
+
   test('decoded binaries do not alias the cached bytes', () => {
     const bytes = encodeValue({ data: Buffer.from([1, 2, 3]), plain: new Uint8Array([4]) })
     const first = decodeValue(bytes) as { data: Buffer; plain: Uint8Array }
