@@ -1,6 +1,10 @@
-// A private PostgreSQL schema with the test tables, DataSources on it that count
-// the statements they send, and cached DataSources on a private Redis prefix.
-// Everything made here is released by the hooks it registers.
+// A private PostgreSQL schema, MariaDB database or SQLite file with the test
+// tables, DataSources on it that count the statements they send, and cached
+// DataSources on a private Redis prefix. Everything made here is released by the
+// hooks it registers.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { DataSource, type DataSourceOptions, type Logger } from 'typeorm'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
@@ -10,7 +14,7 @@ import { until } from '../../fixtures/wait.js'
 import { createMysqlDatabase, createPgSchema } from '../../helpers/databases.js'
 import { countKeys, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../../helpers/services.js'
-import { entitySchemas, Post, Profile, TABLES, Tag, User } from './entities.js'
+import { entitySchemas, Post, Profile, TABLES, Tag, type TypeormDatabase, User } from './entities.js'
 
 const TRANSACTION_CONTROL = /^\s*(BEGIN|START|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b/i
 
@@ -44,26 +48,41 @@ export interface TestDataSource {
   readonly queries: QueryCounter
 }
 
-/** A private PostgreSQL schema or MariaDB database, and DataSource options on it. */
+/** A private PostgreSQL schema, MariaDB database or SQLite file, and DataSource options on it. */
 interface Place {
   readonly name: string
   drop(): Promise<void>
   options(queries: QueryCounter): DataSourceOptions
   /** Empties every test table; the statements run on one connection. */
   readonly emptyTables: string[]
+  /** A test table's name as raw SQL must write it. */
+  table(name: string): string
 }
 
-async function createPlace(label: string, database: 'postgres' | 'mariadb'): Promise<Place> {
+async function createPlace(label: string, database: TypeormDatabase): Promise<Place> {
   const entities = entitySchemas(database)
   if (database === 'postgres') {
     const { schema, drop } = await createPgSchema(label)
     const url = await postgresUrl()
-    const tables = TABLES.map((table) => `"${schema}"."${table}"`).join(', ')
+    const table = (name: string) => `"${schema}"."${name}"`
     return {
       name: schema,
       drop,
       options: (queries) => ({ type: 'postgres', url, schema, entities, logger: queries }),
-      emptyTables: [`TRUNCATE ${tables} RESTART IDENTITY CASCADE`],
+      emptyTables: [`TRUNCATE ${TABLES.map(table).join(', ')} RESTART IDENTITY CASCADE`],
+      table,
+    }
+  }
+  if (database === 'sqlite') {
+    const directory = mkdtempSync(join(tmpdir(), 'ormcache-typeorm-sqlite-'))
+    const file = join(directory, 'test.db')
+    return {
+      name: file,
+      drop: async () => rmSync(directory, { recursive: true, force: true }),
+      options: (queries) => ({ type: 'better-sqlite3', database: file, entities, logger: queries }),
+      // Children first: TypeORM turns foreign keys on. AUTOINCREMENT keys restart from sqlite_sequence.
+      emptyTables: [...TABLES.map((table) => `DELETE FROM "${table}"`), 'DELETE FROM sqlite_sequence'],
+      table: (name) => `"${name}"`,
     }
   }
   const { database: name, url, drop } = await createMysqlDatabase(label)
@@ -76,16 +95,17 @@ async function createPlace(label: string, database: 'postgres' | 'mariadb'): Pro
       ...TABLES.map((table) => `TRUNCATE TABLE \`${table}\``),
       'SET FOREIGN_KEY_CHECKS = 1',
     ],
+    table: (table) => `\`${table}\``,
   }
 }
 
 /**
- * Call at file level. Creates the schema (PostgreSQL) or database (MariaDB)
- * and its tables once for the file (with `synchronize`, inside that private
- * place only), empties them before each test, and gives each test its own
- * Redis prefix.
+ * Call at file level. Creates the schema (PostgreSQL), database (MariaDB) or
+ * file (SQLite) and its tables once for the file (with `synchronize`, inside
+ * that private place only), empties them before each test, and gives each test
+ * its own Redis prefix.
  */
-export function useTypeormFixture(label: string, database: 'postgres' | 'mariadb' = 'postgres') {
+export function useTypeormFixture(label: string, database: TypeormDatabase = 'postgres') {
   let place: Place | undefined
   let admin: Redis | undefined
   let plain: TestDataSource | undefined
@@ -159,9 +179,15 @@ export function useTypeormFixture(label: string, database: 'postgres' | 'mariadb
     get redis() {
       return admin!
     },
-    /** The PostgreSQL schema or MariaDB database name. */
+    /** The PostgreSQL schema, MariaDB database name or SQLite file path. */
     get schema() {
       return place!.name
+    },
+    /** Which database the fixture is on. */
+    database,
+    /** A test table's name as raw SQL on this database must write it (schema-qualified on PostgreSQL). */
+    table(name: string): string {
+      return place!.table(name)
     },
     get redisUrl() {
       return redis
