@@ -27,9 +27,17 @@ export interface MeasureOptions {
   readonly floor?: string
 }
 
+/** A fact about a system in a scenario that is not a latency: its setup, or how its results differ. */
+export interface Note {
+  readonly scenario: string
+  readonly subject: string
+  readonly text: string
+}
+
 export interface Run {
   readonly quick: boolean
   readonly progress: Progress
+  note(scenario: string, subject: string, text: string): void
   measure(
     scenario: string,
     name: string,
@@ -46,13 +54,21 @@ export interface Run {
   ): Measurement
 }
 
-export function createRun(quick: boolean, totalSteps: number): Run & { readonly results: Measurement[] } {
+export function createRun(
+  quick: boolean,
+  totalSteps: number,
+): Run & { readonly results: Measurement[]; readonly notes: Note[] } {
   const results: Measurement[] = []
+  const notes: Note[] = []
   const progress = new Progress(totalSteps)
   return {
     quick,
     progress,
     results,
+    notes,
+    note(scenario, subject, text) {
+      notes.push({ scenario, subject, text })
+    },
     async measure(scenario, name, operation, options = {}) {
       const iterations = options.iterations ?? (quick ? 500 : 10_000)
       const warmup = options.warmup ?? Math.ceil(iterations / 10)
@@ -127,9 +143,9 @@ export class Progress {
   }
 }
 
-/** One table per scenario: percentiles, throughput, and the ratio of each row's p50 to its floor's. */
-export function formatTables(results: readonly Measurement[]): string {
-  const scenarios = [...new Set(results.map((result) => result.scenario))]
+/** One table per scenario: percentiles, throughput, and the ratio of each row's p50 to its floor's; then its notes. */
+export function formatTables(results: readonly Measurement[], notes: readonly Note[] = []): string {
+  const scenarios = [...new Set([...results, ...notes].map((result) => result.scenario))]
   const lines: string[] = []
   for (const scenario of scenarios) {
     const rows = results.filter((result) => result.scenario === scenario)
@@ -151,7 +167,10 @@ export function formatTables(results: readonly Measurement[]): string {
       cells
         .map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0)))
         .join('  ')
-    lines.push(format(header), ...body.map(format))
+    if (body.length > 0) lines.push(format(header), ...body.map(format))
+    for (const note of notes.filter((candidate) => candidate.scenario === scenario)) {
+      lines.push(`  ${note.subject}: ${note.text}`)
+    }
   }
   return lines.join('\n')
 }

@@ -3,17 +3,28 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { type DatabaseKind, openDatabase } from './fixtures/database.js'
 import { createRun, formatTables, renderSvg, writeJson } from './harness.js'
 import { busDelayScenario } from './scenarios/bus-delay.js'
 import { engineScenario } from './scenarios/engine.js'
+import { prismaReadsScenario } from './scenarios/prisma-reads.js'
 
 /**
- * `npm run bench [-- --quick]`: every scenario in one run, each row next to the
- * floor measured in the same run; tables on stdout, JSON and an SVG plot under
- * benchmarks/results/. Timings are reported, never asserted.
+ * `npm run bench [-- --quick] [--db sqlite|postgres|mysql] [--orm prisma|typeorm|all]`:
+ * every scenario in one run, each row next to the floor measured in the same
+ * run; tables on stdout, JSON and an SVG plot under benchmarks/results/.
+ * Timings are reported, never asserted.
  */
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    db: { type: 'string', default: 'sqlite' },
+    orm: { type: 'string', default: 'all' },
+  },
+})
 const quick = values.quick ?? false
+const databaseKind = oneOf('--db', values.db, ['sqlite', 'postgres', 'mysql'] as const) satisfies DatabaseKind
+const orm = oneOf('--orm', values.orm, ['prisma', 'typeorm', 'all'] as const)
 const root = process.cwd()
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const redisVersion = await probeRedis(redisUrl)
@@ -21,12 +32,21 @@ if (redisVersion === undefined) {
   console.error(`No Redis answers at ${redisUrl}: running the in-process (L1) part only. Set REDIS_URL to include L2.`)
 }
 
-const run = createRun(quick, redisVersion === undefined ? 2 : 13)
-await engineScenario(run, redisVersion === undefined ? undefined : redisUrl)
-if (redisVersion !== undefined) await busDelayScenario(run, redisUrl)
+const withRedis = redisVersion === undefined ? undefined : redisUrl
+const prismaRows = orm === 'typeorm' ? 0 : withRedis === undefined ? 6 : 2 * (4 + 14)
+const run = createRun(quick, (withRedis === undefined ? 2 : 13) + prismaRows)
+await engineScenario(run, withRedis)
+if (withRedis !== undefined) await busDelayScenario(run, withRedis)
+// Enough rows that every miss of a full run reads one no earlier iteration read.
+const database = await openDatabase(databaseKind, quick ? 1_200 : 12_000)
+try {
+  if (orm !== 'typeorm') await prismaReadsScenario(run, database, withRedis)
+} finally {
+  await database.close()
+}
 run.progress.finish()
 
-console.log(formatTables(run.results))
+console.log(formatTables(run.results, run.notes))
 const packageJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
 const report = {
   date: new Date().toISOString(),
@@ -39,8 +59,15 @@ const report = {
     ioredis: installedVersion('ioredis'),
     msgpackr: installedVersion('msgpackr'),
     'lru-cache': installedVersion('lru-cache'),
+    database: database.version,
+    prisma: installedVersion('@prisma/client'),
+    typeorm: installedVersion('typeorm'),
+    'prisma-extension-redis': installedVersion('prisma-extension-redis'),
+    bentocache: installedVersion('bentocache'),
+    cacheable: installedVersion('cacheable'),
   },
   results: run.results,
+  notes: run.notes,
 }
 const resultsDir = join(root, 'benchmarks/results')
 mkdirSync(resultsDir, { recursive: true })
@@ -68,6 +95,12 @@ async function probeRedis(url: string): Promise<string | undefined> {
   } finally {
     client.disconnect()
   }
+}
+
+function oneOf<const T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T {
+  if (allowed.includes(value as T)) return value as T
+  console.error(`${flag} must be one of ${allowed.join(', ')}; got ${value}`)
+  process.exit(2)
 }
 
 function installedVersion(name: string): string | undefined {
