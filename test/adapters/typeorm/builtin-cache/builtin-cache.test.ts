@@ -1,0 +1,72 @@
+import { DataSource } from 'typeorm'
+import { describe, expect, test } from 'vitest'
+import type { TypeormCacheOptions } from '../../../../adapters/typeorm/index.js'
+import { sameClassesDeep } from '../../../fixtures/values.js'
+import { disposeAfterTest } from '../../../helpers/lifecycle.js'
+import { type RedisServer, startRedis } from '../../../helpers/redis-server.js'
+import { QueryCounter, useTypeormFixture } from '../fixture.js'
+import { type CacheUnderTest, SCENARIOS, type Scenario } from './scenarios.js'
+
+// Every cache here talks to a redis-server of its own test: TypeORM's cache keys
+// are bare SQL texts and its clear() is FLUSHDB, and one scenario kills Redis.
+
+const fixture = useTypeormFixture('typeorm-builtin-cache')
+
+async function dedicatedRedis(): Promise<RedisServer> {
+  return disposeAfterTest(await startRedis())
+}
+
+/** TypeORM's own ioredis cache, configured as the scenario's bug report had it. */
+async function builtinCache(scenario: Scenario): Promise<CacheUnderTest> {
+  const server = await dedicatedRedis()
+  const dataSource = new DataSource({
+    ...fixture.options(new QueryCounter()),
+    cache: {
+      type: 'ioredis',
+      options: { host: '127.0.0.1', port: server.port, ...scenario.builtin.redisOptions },
+      alwaysEnabled: scenario.builtin.alwaysEnabled,
+      duration: 60_000,
+    },
+  })
+  await dataSource.initialize()
+  // Registered after the server's own hook, so it runs first: the client still has a server to QUIT.
+  disposeAfterTest({
+    [Symbol.asyncDispose]: async () => {
+      // With Redis killed, its client's QUIT fails after its retries; the pool still closes.
+      await dataSource.destroy().catch(async () => {
+        if (dataSource.isInitialized) await dataSource.driver.disconnect()
+      })
+    },
+  })
+  return { dataSource, killRedis: () => server.kill() }
+}
+
+async function ormcache(scenario: Scenario): Promise<CacheUnderTest> {
+  const server = await dedicatedRedis()
+  const options: TypeormCacheOptions = { redis: server.url }
+  if (scenario.redisTimeout !== undefined) options.timeout = scenario.redisTimeout
+  const { dataSource } = await fixture.cached(options)
+  return { dataSource, killRedis: () => server.kill() }
+}
+
+describe('TypeORM built-in cache', () => {
+  for (const scenario of SCENARIOS) {
+    test(`TypeORM built-in cache: ${scenario.bug} (${scenario.issue})`, async () => {
+      const cache = await builtinCache(scenario)
+      const observation = await scenario.run(cache, fixture.plain.dataSource)
+      expect(observation.cached).not.toStrictEqual(observation.expected)
+      scenario.assertBug(observation)
+    })
+  }
+})
+
+describe('withCache, on the same scenarios', () => {
+  for (const scenario of SCENARIOS) {
+    test(`withCache does not: ${scenario.bug} (${scenario.issue})`, async () => {
+      const cache = await ormcache(scenario)
+      const { cached, expected } = await scenario.run(cache, fixture.plain.dataSource)
+      expect(cached).toStrictEqual(expected)
+      expect(sameClassesDeep(cached, expected)).toBeUndefined()
+    })
+  }
+})
