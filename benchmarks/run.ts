@@ -7,7 +7,9 @@ import { type DatabaseKind, openDatabase } from './fixtures/database.js'
 import { createRun, formatTables, renderSvg, writeJson } from './harness.js'
 import { busDelayScenario } from './scenarios/bus-delay.js'
 import { engineScenario } from './scenarios/engine.js'
-import { prismaReadsScenario } from './scenarios/prisma-reads.js'
+import { prismaReads } from './scenarios/prisma-reads.js'
+import { readsRowCount, readsScenario } from './scenarios/reads.js'
+import { typeormReads } from './scenarios/typeorm-reads.js'
 
 /**
  * `npm run bench [-- --quick] [--db sqlite|postgres|mysql] [--orm prisma|typeorm|all]`:
@@ -33,14 +35,15 @@ if (redisVersion === undefined) {
 }
 
 const withRedis = redisVersion === undefined ? undefined : redisUrl
-const prismaRows = orm === 'typeorm' ? 0 : withRedis === undefined ? 6 : 2 * (4 + 14)
-const run = createRun(quick, (withRedis === undefined ? 2 : 13) + prismaRows)
+const readScenarios = [...(orm === 'typeorm' ? [] : [prismaReads]), ...(orm === 'prisma' ? [] : [typeormReads])]
+const readRows = readScenarios.reduce((sum, scenario) => sum + readsRowCount(scenario, withRedis !== undefined), 0)
+const run = createRun(quick, (withRedis === undefined ? 2 : 13) + readRows)
 await engineScenario(run, withRedis)
 if (withRedis !== undefined) await busDelayScenario(run, withRedis)
 // Enough rows that every miss of a full run reads one no earlier iteration read.
 const database = await openDatabase(databaseKind, quick ? 1_200 : 12_000)
 try {
-  if (orm !== 'typeorm') await prismaReadsScenario(run, database, withRedis)
+  for (const scenario of readScenarios) await readsScenario(run, scenario, database, withRedis)
 } finally {
   await database.close()
 }

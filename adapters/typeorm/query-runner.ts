@@ -19,6 +19,8 @@ export interface RunnerContext {
   invalidate(tags: WriteTags): Promise<void>
 }
 
+const instrumented = new WeakSet<QueryRunner>()
+
 type Query = (sql: string, parameters?: unknown[], useStructuredResult?: boolean) => Promise<unknown>
 
 /**
@@ -32,6 +34,10 @@ type Query = (sql: string, parameters?: unknown[], useStructuredResult?: boolean
  * (see `ReadMarks`), and every statement the runner sends is checked for writes.
  */
 export function instrumentQueryRunner(runner: QueryRunner, context: RunnerContext): QueryRunner {
+  // Some drivers (better-sqlite3, sqlite) hand out one runner for every createQueryRunner():
+  // instrumenting it again would nest the wrappers, one level per query, until the stack overflows.
+  if (instrumented.has(runner)) return runner
+  instrumented.add(runner)
   // The runner's own methods, bound before they are replaced on the instance.
   const query = runner.query.bind(runner) as Query
   const commit = runner.commitTransaction.bind(runner)
