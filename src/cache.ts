@@ -17,7 +17,20 @@ export interface GetOrLoadOptions {
   ttl?: Duration
   /** How long after that it may be served while it refreshes; overrides the cache's `swr`. */
   swr?: Duration
+  /**
+   * Told, before the returned promise resolves, where the value came from and,
+   * for a cached one, when that entry expires (ms since the epoch). For debugging
+   * and benchmarks: without it a hit does no extra work.
+   */
+  onServed?: (origin: CacheOrigin, expiresAt: number | undefined) => void
 }
+
+/**
+ * Where `getOrLoad` found a value: this process's memory, Redis, an entry past
+ * its TTL served while it refreshes (`swr`), or the loader (this caller's run
+ * or a concurrent caller's that it joined).
+ */
+export type CacheOrigin = 'l1' | 'l2' | 'stale' | 'loader'
 
 export interface Cache {
   /**
@@ -59,6 +72,9 @@ interface LoadResult {
   readonly value: unknown
   /** The encoded value when it could be encoded: joiners decode their own copy from it. */
   readonly bytes?: Uint8Array
+  readonly origin: Exclude<CacheOrigin, 'l1'>
+  /** When the entry served expires, for one found in Redis. */
+  readonly expiresAt?: number
 }
 
 /** Everything one `getOrLoad` needs beyond the key, resolved once. */
@@ -168,7 +184,9 @@ class TieredCache implements Cache {
         this.#counters.values.l1Hits++
         publish(CHANNELS.hit, () => ({ prefix: this.#options.prefix, key, tier: 'l1' }))
         if (this.#needsRefresh(l1Entry, now)) this.#refreshInBackground(key, tags, loader, options)
-        if (now >= l1Entry.expiresAt) this.#counters.values.staleServed++
+        const stale = now >= l1Entry.expiresAt
+        if (stale) this.#counters.values.staleServed++
+        options?.onServed?.(stale ? 'stale' : 'l1', l1Entry.expiresAt)
         return decodeValue(l1Entry.valueBytes) as T
       }
       this.#l1?.delete(key)
@@ -180,11 +198,13 @@ class TieredCache implements Cache {
     if (flight !== undefined && sameTags(flight.tags, tags) && this.#clock.isCurrent(flight.tags, flight.since)) {
       this.#counters.values.sharedLoads++
       const shared = await flight.result
+      options?.onServed?.(shared.origin, shared.expiresAt)
       return (shared.bytes === undefined ? shared.value : decodeValue(shared.bytes)) as T
     }
     if (!memoryTrusted && this.#l1 !== undefined) this.#counters.values.bypassed++
-    const result = this.#fly(this.#request(key, tags, loader, options))
-    return (await result).value as T
+    const result = await this.#fly(this.#request(key, tags, loader, options))
+    options?.onServed?.(result.origin, result.expiresAt)
+    return result.value as T
   }
 
   async invalidate(tags: readonly string[]): Promise<void> {
@@ -268,7 +288,7 @@ class TieredCache implements Cache {
           const claim = await this.#claimLoad(l2, request, refreshing)
           if ('hit' in claim) return claim.hit
           // Another instance holds the lock and will renew the entry: nothing to do.
-          if (claim.skip) return { value: undefined }
+          if (claim.skip) return { value: undefined, origin: 'loader' }
           lockToken = claim.token
           versions = claim.versions ?? versions
         }
@@ -303,11 +323,11 @@ class TieredCache implements Cache {
       if (l2 !== undefined && versions !== undefined && !this.#hasPendingInvalidation(request.tags)) {
         const header: EntryHeader = { tags: request.l2Tags, versions, expiresAt, loadMs }
         this.#storeInL2(l2, request, versions, encodeEntry(header, bytes), lockToken, inMemory)
-        return { value, bytes }
+        return { value, bytes, origin: 'loader' }
       }
     }
     if (lockToken !== undefined) this.#unlockInBackground(key, lockToken)
-    return bytes === undefined ? { value } : { value, bytes }
+    return bytes === undefined ? { value, origin: 'loader' } : { value, bytes, origin: 'loader' }
   }
 
   /** A valid entry from Redis, or `undefined` when it is missing, invalidated, expired or unreadable. */
@@ -344,8 +364,9 @@ class TieredCache implements Cache {
     if (!refreshing && this.#needsRefresh(freshness, now)) {
       this.#refreshInBackground(request.key, request.tags, request.loader, { ttl: request.ttlMs, swr: request.swrMs })
     }
-    if (now >= freshness.expiresAt) this.#counters.values.staleServed++
-    return { value, bytes: entry.valueBytes }
+    const stale = now >= freshness.expiresAt
+    if (stale) this.#counters.values.staleServed++
+    return { value, bytes: entry.valueBytes, origin: stale ? 'stale' : 'l2', expiresAt: freshness.expiresAt }
   }
 
   /**

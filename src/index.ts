@@ -1,4 +1,4 @@
-export { type Cache, createCache, type GetOrLoadOptions } from './cache.js'
+export { type Cache, type CacheOrigin, createCache, type GetOrLoadOptions } from './cache.js'
 export type { Duration } from './duration.js'
 export {
   CacheClosedError,

@@ -5,6 +5,7 @@ import { UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import type { CacheStats } from '../../src/stats.js'
 import { CacheHandle } from './cache-handle.js'
+import { BYPASS, CacheInfoRecorder, recordServed, type WithCacheInfo } from './cache-info.js'
 import { isTransactionClient, readClientInternals } from './client-internals.js'
 import { registerPrismaCodec } from './decimal.js'
 import { type OperationParams, runOperation } from './operation.js'
@@ -22,8 +23,15 @@ import { analyzeSql } from './sql-statement.js'
 import { TransactionTracker } from './transactions.js'
 import type { CachedReadMethods } from './types.js'
 
+export type { CacheInfo, CacheOrigin, WithCacheInfo } from './cache-info.js'
 export { READ_OPERATIONS, WRITE_OPERATIONS } from './operations.js'
-export type { ModelCacheOptions, PrismaCacheOptions, QueryCacheOption, RawQueryCacheOptions } from './options.js'
+export type {
+  ModelCacheOptions,
+  PrismaCacheMode,
+  PrismaCacheOptions,
+  QueryCacheOption,
+  RawQueryCacheOptions,
+} from './options.js'
 export type { CacheArg, CachedFluentApi, CachedReadMethods } from './types.js'
 
 /** `prisma.$cache`: the cache behind an extended client. */
@@ -38,6 +46,13 @@ export interface PrismaCacheClient {
    * @example prisma.$cache.queryRaw<{ n: bigint }[]>(Prisma.sql`SELECT count(*) AS n FROM "User"`, { tags: ['User'] })
    */
   queryRaw<T = unknown>(query: Sql, options: RawQueryCacheOptions): Promise<T>
+  /**
+   * Runs `read` (one model read, or one `$cache.queryRaw`) and tells where its
+   * result came from. Concurrent calls each get their own read's origin.
+   * @example const { data, info } = await prisma.$cache.withInfo(() => prisma.user.findMany())
+   * // info: { origin: 'l1' | 'l2' | 'stale' | 'database' | 'bypass', key?, ttl? }
+   */
+  withInfo<T>(read: () => PromiseLike<T>): Promise<WithCacheInfo<T>>
 }
 
 /**
@@ -65,11 +80,14 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     checkModelNames(resolved.models, graph.modelNames)
     const cache = new CacheHandle(resolved.cache)
     const transactions = new TransactionTracker((tags) => cache.invalidate(tags))
+    const info = new CacheInfoRecorder()
     const context = {
       graph,
       cache,
       transactions,
+      info,
       models: resolved.models,
+      explicit: resolved.mode === 'explicit',
       namespace: namespaceOf(
         internals.inlineSchema ?? JSON.stringify(internals.runtimeDataModel),
         internals.globalOmit,
@@ -81,6 +99,7 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     const $cache: PrismaCacheClient = {
       invalidate: ({ tags }) => cache.invalidate(tags),
       stats: () => cache.stats(),
+      withInfo: (read) => info.withInfo(read),
       async queryRaw<T>(query: Sql, options: RawQueryCacheOptions): Promise<T> {
         const { tags, ttl, swr } = checkRawQueryOptions(options)
         const text = sqlText(query)
@@ -89,18 +108,23 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
         }
         const load = () => Promise.resolve(internals.queryRaw.call(client, query) as PromiseLike<T>)
         const sortedTags = [...new Set(tags)].sort()
+        const seen = info.current()
         let key: string
         try {
           // The statement, its bound values and its tags (the engine keeps one tag list per key), hashed.
           const hash = hashArgs({ strings: query.strings, values: query.values, tags: sortedTags })
           key = `${context.namespace}:$queryRaw:${hash}`
         } catch (error) {
-          if (error instanceof UnkeyableArgsError) return load()
+          if (error instanceof UnkeyableArgsError) {
+            seen?.push(BYPASS)
+            return load()
+          }
           throw error
         }
         return cache.getOrLoad(key, sortedTags, load, {
           ...(ttl !== undefined && { ttl }),
           ...(swr !== undefined && { swr }),
+          ...(seen !== undefined && { onServed: recordServed(seen, key) }),
         })
       },
     }

@@ -1,6 +1,7 @@
 import { UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import type { CacheHandle } from './cache-handle.js'
+import { BYPASS, type CacheInfoRecorder, recordServed } from './cache-info.js'
 import { isReadOperation } from './operations.js'
 import { type ModelSetting, takeCacheOption } from './options.js'
 import { rawWriteTags } from './raw.js'
@@ -24,6 +25,10 @@ export interface AdapterContext {
   readonly cache: CacheHandle
   readonly transactions: TransactionTracker
   readonly models: ReadonlyMap<string, ModelSetting>
+  /** `mode: 'explicit'`: only reads with a `cache` option are cached. */
+  readonly explicit: boolean
+  /** Where reads report their origin, inside `$cache.withInfo`. */
+  readonly info: CacheInfoRecorder
   /** Part of every key: a hash of the schema, so a deploy that changes a model never reads the old shape. */
   readonly namespace: string
   /** After this long, any transaction open now has ended (Prisma's transaction timeouts). */
@@ -46,16 +51,20 @@ export function runOperation(context: AdapterContext, params: OperationParams): 
 async function runRead(context: AdapterContext, model: string, params: OperationParams): Promise<unknown> {
   const { args, setting } = takeCacheOption(params.args)
   const modelSetting = context.models.get(model)
-  const info = context.graph.model(model)
+  const modelInfo = context.graph.model(model)
+  const seen = context.info.current()
   const bypass =
     // Inside a transaction a read must see the transaction's own writes, which no cache holds.
     params.__internalParams?.transaction !== undefined ||
-    setting?.bypass === true ||
+    (setting === undefined ? context.explicit : setting.bypass) ||
     modelSetting === false ||
     // Views: which tables they read is not in the schema, so no write could invalidate them.
-    info === undefined ||
-    info.isView
-  if (bypass) return params.query(args)
+    modelInfo === undefined ||
+    modelInfo.isView
+  if (bypass) {
+    seen?.push(BYPASS)
+    return params.query(args)
+  }
 
   const dataPath = params.__internalParams?.dataPath
   let key: string
@@ -70,7 +79,10 @@ async function runRead(context: AdapterContext, model: string, params: Operation
     key = `${context.namespace}:${model}:${params.operation}:${hashArgs(hashed)}`
   } catch (error) {
     // Arguments no key can describe are read from the database, not rejected.
-    if (error instanceof UnkeyableArgsError) return params.query(args)
+    if (error instanceof UnkeyableArgsError) {
+      seen?.push(BYPASS)
+      return params.query(args)
+    }
     throw error
   }
   let tags = readTags(context.graph, model, params.operation, args)
@@ -80,6 +92,7 @@ async function runRead(context: AdapterContext, model: string, params: Operation
   return context.cache.getOrLoad(key, tags, () => Promise.resolve(params.query(args)), {
     ...(ttl !== undefined && { ttl }),
     ...(swr !== undefined && { swr }),
+    ...(seen !== undefined && { onServed: recordServed(seen, key) }),
   })
 }
 

@@ -22,11 +22,23 @@ export interface PrismaCacheOptions extends CacheOptions {
    * @example { AuditLog: false, Country: { ttl: '1h' } }
    */
   models?: Readonly<Record<string, false | ModelCacheOptions>>
+  /**
+   * `'all'` caches every read that does not say `cache: false`; `'explicit'`
+   * caches only reads that pass a `cache` option (`cache: true` or
+   * `cache: { ttl, swr, tags }`). Writes invalidate in both modes.
+   * @default 'all'
+   */
+  mode?: PrismaCacheMode
 }
 
-/** The per-query `cache` argument of a read: `false` bypasses the cache, an object tunes it. */
+export type PrismaCacheMode = 'all' | 'explicit'
+
+/**
+ * The per-query `cache` argument of a read: `false` bypasses the cache, `true`
+ * caches with the defaults (what `mode: 'explicit'` needs), an object tunes it.
+ */
 export type QueryCacheOption =
-  | false
+  | boolean
   | {
       /** How long this result is fresh. */
       ttl?: Duration
@@ -42,15 +54,17 @@ export type ModelSetting = ScopedSetting
 export interface ResolvedPrismaOptions {
   readonly cache: CacheOptions
   readonly models: ReadonlyMap<string, ModelSetting>
+  readonly mode: PrismaCacheMode
 }
 
 /** Validates everything it can before a client is known; model names are checked against the client later. */
 export function resolvePrismaOptions(options: PrismaCacheOptions = {}): ResolvedPrismaOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
-  const { models, ...cache } = options
+  const { models, mode = 'all', ...cache } = options
   // The engine validates its own options; constructing it here would open a Redis connection.
-  resolveOptions(cache, ['models'])
-  return { cache, models: resolveScopedSettings(models, 'models', 'model name') }
+  resolveOptions(cache, ['models', 'mode'])
+  if (mode !== 'all' && mode !== 'explicit') throw new InvalidOptionError('mode', "'all' or 'explicit'", mode)
+  return { cache, models: resolveScopedSettings(models, 'models', 'model name'), mode }
 }
 
 /** Fails when `models` names a model the client does not have. */
@@ -67,16 +81,20 @@ export interface QueryCacheSetting {
   readonly tags: readonly string[]
 }
 
+const BYPASS_SETTING: QueryCacheSetting = { bypass: true, ttl: undefined, swr: undefined, tags: [] }
+const DEFAULT_SETTING: QueryCacheSetting = { bypass: false, ttl: undefined, swr: undefined, tags: [] }
+
 /**
  * Takes the `cache` argument off a read's arguments (Prisma would reject it)
- * and validates it. Returns the arguments unchanged when there is none.
+ * and validates it. Returns the arguments unchanged, and no setting, when there is none.
  */
 export function takeCacheOption(args: unknown): { args: unknown; setting: QueryCacheSetting | undefined } {
   if (!isPlainObject(args) || !('cache' in args)) return { args, setting: undefined }
   const { cache, ...rest } = args
-  if (cache === undefined || cache === true) return { args: rest, setting: undefined }
-  if (cache === false) return { args: rest, setting: { bypass: true, ttl: undefined, swr: undefined, tags: [] } }
-  if (!isPlainObject(cache)) throw new InvalidOptionError('cache', 'false or { ttl, swr, tags }', cache)
+  if (cache === undefined) return { args: rest, setting: undefined }
+  if (cache === true) return { args: rest, setting: DEFAULT_SETTING }
+  if (cache === false) return { args: rest, setting: BYPASS_SETTING }
+  if (!isPlainObject(cache)) throw new InvalidOptionError('cache', 'true, false or { ttl, swr, tags }', cache)
   for (const key of Object.keys(cache)) {
     if (!QUERY_OPTIONS.has(key)) throw new InvalidOptionError(`cache.${key}`, 'absent: use ttl, swr or tags', key)
   }

@@ -3,7 +3,7 @@
 // meet an error, every `expectTypeOf` must hold); at run time the checks are
 // never called, so no database is needed.
 import { describe, expectTypeOf, test } from 'vitest'
-import { prismaCache } from '../../adapters/prisma/index.js'
+import { type CacheInfo, type CacheOrigin, prismaCache } from '../../adapters/prisma/index.js'
 import { type Post, Prisma, type PrismaClient, type Profile, type User } from '../adapters/prisma/generated/client.js'
 
 // The same client extended by ormcache and by an extension that changes no types:
@@ -16,6 +16,10 @@ type Reference = ReturnType<typeof referenceOf>
 function acceptsTheOption(prisma: Cached) {
   prisma.user.findMany({ where: { name: 'a' }, cache: { ttl: '1m', swr: 30_000, tags: ['tenant:1'] } })
   prisma.user.findMany({ cache: false })
+  // `true`: cached with the defaults, the opt-in of `mode: 'explicit'`.
+  prisma.user.findMany({ cache: true })
+  prisma.user.findUnique({ where: { id: 1 }, cache: true }).posts()
+  prisma.user.count({ cache: true })
   prisma.user.findMany({ cache: {} })
   prisma.user.findUnique({ where: { id: 1 }, cache: { ttl: 5_000 } })
   prisma.user.findUniqueOrThrow({ where: { email: 'a@x.test' }, cache: false })
@@ -38,8 +42,12 @@ function rejectsWrongShapes(prisma: Cached) {
   prisma.user.findMany({ cache: { ttl: true } })
   // @ts-expect-error `cache` is false or an object
   prisma.user.findMany({ cache: 'yes' })
-  // @ts-expect-error `cache: true` is not an option: caching is the default
-  prisma.user.findMany({ cache: true })
+  // @ts-expect-error `cache` is a boolean or an object, not a string
+  prisma.user.findMany({ cache: 'true' })
+  // @ts-expect-error nor a number
+  prisma.user.findMany({ cache: 1 })
+  // @ts-expect-error writes take no `cache: true` either
+  prisma.user.create({ data: { email: 'a@x.test' }, cache: true })
   // @ts-expect-error unknown key in the option
   prisma.user.findMany({ cache: { stale: '1m' } })
   // @ts-expect-error a duration needs a known unit
@@ -151,6 +159,36 @@ function keepsTransactionsAndClientMembers(prisma: Cached) {
   expectTypeOf(prisma.$disconnect()).toEqualTypeOf<Promise<void>>()
 }
 
+// `mode` is an option of the extension; the per-query option is the same in both modes.
+const explicitOf = (client: PrismaClient) => client.$extends(prismaCache({ mode: 'explicit' }))
+
+function typesTheModeAndTheOrigin(prisma: Cached, client: PrismaClient) {
+  const explicit = explicitOf(client)
+  explicit.user.findMany({ cache: true })
+  explicit.user.findFirst({ cache: { ttl: '1m' } })
+  expectTypeOf(explicit.user.findMany({ cache: true })).resolves.toEqualTypeOf<User[]>()
+  // @ts-expect-error `mode` is 'all' or 'explicit'
+  prismaCache({ mode: 'opt-in' })
+  // @ts-expect-error a misspelt option
+  prismaCache({ mdoe: 'explicit' })
+
+  // The result keeps its exact type, fluent API and select included; the info is typed.
+  const found = prisma.$cache.withInfo(() => prisma.user.findMany({ select: { email: true }, cache: true }))
+  expectTypeOf(found).resolves.toEqualTypeOf<{ readonly data: { email: string }[]; readonly info: CacheInfo }>()
+  const fluent = prisma.$cache.withInfo(() => prisma.user.findUniqueOrThrow({ where: { id: 1 } }).posts())
+  expectTypeOf(fluent).resolves.toHaveProperty('data').toEqualTypeOf<Post[]>()
+  const raw = prisma.$cache.withInfo(() =>
+    prisma.$cache.queryRaw<{ n: bigint }[]>(Prisma.sql`SELECT count(*) AS n FROM "User"`, { tags: ['User'] }),
+  )
+  expectTypeOf(raw).resolves.toHaveProperty('data').toEqualTypeOf<{ n: bigint }[]>()
+  expectTypeOf<CacheInfo['origin']>().toEqualTypeOf<CacheOrigin>()
+  expectTypeOf<CacheOrigin>().toEqualTypeOf<'l1' | 'l2' | 'stale' | 'database' | 'bypass'>()
+  expectTypeOf<CacheInfo['key']>().toEqualTypeOf<string | undefined>()
+  expectTypeOf<CacheInfo['ttl']>().toEqualTypeOf<number | undefined>()
+  // @ts-expect-error a function making the read, not the read itself
+  prisma.$cache.withInfo(prisma.user.findMany())
+}
+
 const shout = {
   result: {
     user: { shout: { needs: { email: true }, compute: (user: { email: string }) => user.email.toUpperCase() } },
@@ -197,5 +235,6 @@ describe('the cache option of ormcache/prisma', () => {
     expectTypeOf(keepsTransactionsAndClientMembers).toBeFunction()
     expectTypeOf(typesRawReads).toBeFunction()
     expectTypeOf(keepsLaterExtensions).toBeFunction()
+    expectTypeOf(typesTheModeAndTheOrigin).toBeFunction()
   })
 })

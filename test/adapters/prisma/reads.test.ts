@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest'
 import { prismaCache } from '../../../adapters/prisma/index.js'
 import { InvalidOptionError } from '../../../src/errors.js'
 import { sameClassesDeep } from '../../fixtures/values.js'
+import { until } from '../../fixtures/wait.js'
 import { redisUrl } from '../../helpers/services.js'
 import { cacheConnected, usePrismaFixture } from './fixture.js'
 import { Prisma } from './generated/client.js'
@@ -186,6 +187,170 @@ describe('reads through prismaCache', () => {
   })
 })
 
+describe("mode: 'explicit'", () => {
+  test('caches only reads that pass a `cache` option; writes still invalidate them', async () => {
+    const { prisma, queries } = await fixture.cached({ mode: 'explicit' })
+    const user = await prisma.user.create({ data: { email: 'a@x.test', name: 'A' } })
+    const plain = () => prisma.user.findMany()
+    const optedIn = () => prisma.user.findMany({ cache: true })
+    const tuned = () => prisma.user.findUnique({ where: { id: user.id }, cache: { ttl: '1m' } })
+    const fluent = () => prisma.user.findUnique({ where: { id: user.id }, cache: true }).posts()
+
+    expect(await queries.during(plain)).toBe(1)
+    expect(await queries.during(plain)).toBe(1)
+    for (const read of [optedIn, tuned, fluent]) {
+      expect(await queries.during(read)).toBeGreaterThan(0)
+      expect(await queries.during(read)).toBe(0)
+    }
+    expect(await queries.during(() => prisma.user.count({ cache: false }))).toBe(1)
+    expect(await queries.during(() => prisma.user.count())).toBe(1)
+    expect(prisma.$cache.stats()).toMatchObject({ loads: 3, l1Hits: 3 })
+
+    await prisma.user.update({ where: { id: user.id }, data: { name: 'B' } })
+    expect(await queries.during(async () => expect(await optedIn()).toMatchObject([{ name: 'B' }]))).toBe(1)
+    expect(await queries.during(async () => expect(await tuned()).toMatchObject({ name: 'B' }))).toBe(1)
+    await prisma.post.create({ data: { title: 'p', authorId: user.id } })
+    expect(await queries.during(async () => expect(await fluent()).toMatchObject([{ title: 'p' }]))).toBeGreaterThan(0)
+  })
+
+  test("a model set to false stays uncached even when a query asks; `cache: true` in 'all' mode is the default entry", async () => {
+    const explicit = await fixture.cached({ mode: 'explicit', models: { Post: false } })
+    expect(await explicit.queries.during(() => explicit.prisma.post.findMany({ cache: true }))).toBe(1)
+    expect(await explicit.queries.during(() => explicit.prisma.post.findMany({ cache: true }))).toBe(1)
+
+    const { prisma, queries } = await fixture.cached()
+    await prisma.user.findMany({ where: { name: 'A' } })
+    expect(await queries.during(() => prisma.user.findMany({ where: { name: 'A' }, cache: true }))).toBe(0)
+    expect(prisma.$cache.stats()).toMatchObject({ loads: 1, l1Hits: 1 })
+  })
+})
+
+describe('$cache.withInfo', () => {
+  test("tells 'database' on a miss, then 'l1', with the entry's key and what is left of its TTL", async () => {
+    const { prisma } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    const read = () => prisma.user.findMany({ cache: { ttl: '1m' } })
+
+    const miss = await prisma.$cache.withInfo(read)
+    expect(miss.info).toEqual({ origin: 'database', key: expect.any(String) })
+    expect(miss.data).toMatchObject([{ email: 'a@x.test' }])
+    const hit = await prisma.$cache.withInfo(read)
+    expect(hit.info).toMatchObject({ origin: 'l1', key: miss.info.key })
+    expect(hit.info.ttl).toBeGreaterThan(0)
+    expect(hit.info.ttl).toBeLessThanOrEqual(60_000)
+    expect(hit.data).toStrictEqual(miss.data)
+    // Other queries have other keys.
+    const other = await prisma.$cache.withInfo(() => prisma.user.count())
+    expect(other.info).toMatchObject({ origin: 'database' })
+    expect(other.info.key).not.toBe(miss.info.key)
+  })
+
+  test("tells 'l2' for an entry another client stored, then 'l1'", async () => {
+    const writer = await fixture.cached()
+    const reader = await fixture.cached()
+    await writer.prisma.user.create({ data: { email: 'a@x.test' } })
+    const read = (prisma: typeof reader.prisma) => () => prisma.user.findFirst({ where: { email: 'a@x.test' } })
+    const loaded = await writer.prisma.$cache.withInfo(read(writer.prisma))
+    expect(loaded.info.origin).toBe('database')
+    await fixture.entriesInRedis(1)
+
+    const fromRedis = await reader.prisma.$cache.withInfo(read(reader.prisma))
+    expect(fromRedis.info).toMatchObject({ origin: 'l2', key: loaded.info.key })
+    expect(fromRedis.info.ttl).toBeGreaterThan(0)
+    expect(fromRedis.data).toStrictEqual(loaded.data)
+    expect((await reader.prisma.$cache.withInfo(read(reader.prisma))).info.origin).toBe('l1')
+    expect(reader.queries.count).toBe(0)
+  })
+
+  test("tells 'stale' for an entry served past its TTL under swr, while it refreshes", async () => {
+    const { prisma: plain } = fixture.base()
+    const { prisma } = await fixture.cached()
+    const user = await prisma.user.create({ data: { email: 'a@x.test', name: 'old' } })
+    const read = () => prisma.user.findUnique({ where: { id: user.id }, cache: { ttl: 100, swr: '1m' } })
+    expect((await prisma.$cache.withInfo(read)).info.origin).toBe('database')
+    // Behind the cache's back: only the refresh can see it.
+    await plain.user.update({ where: { id: user.id }, data: { name: 'new' } })
+
+    let stale: Awaited<ReturnType<typeof prisma.$cache.withInfo<Awaited<ReturnType<typeof read>>>>> | undefined
+    await until(async () => {
+      const served = await prisma.$cache.withInfo(read)
+      expect(served.info.origin).toMatch(/^(l1|stale)$/)
+      if (served.info.origin === 'stale') stale = served
+      return stale !== undefined
+    }, 'the entry to go past its TTL')
+    expect(stale?.data).toMatchObject({ name: 'old' })
+    expect(stale?.info.ttl).toBeLessThanOrEqual(0)
+
+    // Reads keep being served from memory until the refresh lands.
+    let refreshed: typeof stale
+    await until(async () => {
+      refreshed = await prisma.$cache.withInfo(read)
+      return refreshed.data?.name === 'new'
+    }, 'the background refresh to land')
+    // On a slow machine the renewed entry may itself be past its short TTL already.
+    expect(refreshed?.info.origin).toMatch(/^(l1|stale)$/)
+    expect(prisma.$cache.stats().refreshes).toBeGreaterThan(0)
+  })
+
+  test("tells 'bypass' for cache: false, transactions, models set to false and explicit mode without an option", async () => {
+    const { prisma, queries } = await fixture.cached({ models: { Post: false } })
+    const user = await prisma.user.create({ data: { email: 'a@x.test' } })
+    await prisma.user.findMany()
+    const bypassed = async (read: () => PromiseLike<unknown>) => {
+      let info: unknown
+      expect(
+        await queries.during(async () => {
+          ;({ info } = await prisma.$cache.withInfo(read))
+        }),
+      ).toBe(1)
+      return info
+    }
+    expect(await bypassed(() => prisma.user.findMany({ cache: false }))).toEqual({ origin: 'bypass' })
+    expect(await bypassed(() => prisma.$transaction(async (tx) => tx.user.findMany()))).toEqual({ origin: 'bypass' })
+    expect(await bypassed(() => prisma.$transaction([prisma.user.findMany()]))).toEqual({ origin: 'bypass' })
+    expect(await bypassed(() => prisma.post.findMany())).toEqual({ origin: 'bypass' })
+    // The entry read around is still there.
+    expect((await prisma.$cache.withInfo(() => prisma.user.findMany())).info.origin).toBe('l1')
+
+    const explicit = await fixture.cached({ mode: 'explicit' })
+    const read = () => explicit.prisma.user.findUnique({ where: { id: user.id } })
+    expect((await explicit.prisma.$cache.withInfo(read)).info).toEqual({ origin: 'bypass' })
+    expect((await explicit.prisma.$cache.withInfo(read)).info).toEqual({ origin: 'bypass' })
+  })
+
+  test('concurrent calls each get their own read’s origin', async () => {
+    const { prisma } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    await prisma.user.findMany()
+    // Each call would throw had it seen a second read: the others', or the plain read among them.
+    const [counted, listed, uncached] = await Promise.all([
+      prisma.$cache.withInfo(() => prisma.user.count()),
+      prisma.$cache.withInfo(() => prisma.user.findMany()),
+      prisma.$cache.withInfo(() => prisma.user.findMany({ cache: false })),
+      prisma.user.findFirst(),
+    ])
+    expect([counted.info.origin, listed.info.origin, uncached.info.origin]).toEqual(['database', 'l1', 'bypass'])
+    expect(counted.data).toBe(1)
+  })
+
+  test('reports a cached raw read, and needs exactly one read', async () => {
+    const { prisma } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    const raw = () =>
+      prisma.$cache.queryRaw<{ n: bigint }[]>(Prisma.sql`SELECT count(*) AS n FROM "User"`, { tags: ['User'] })
+    expect(await prisma.$cache.withInfo(raw)).toMatchObject({ data: [{ n: 1n }], info: { origin: 'database' } })
+    expect(await prisma.$cache.withInfo(raw)).toMatchObject({ data: [{ n: 1n }], info: { origin: 'l1' } })
+
+    await expect(prisma.$cache.withInfo(async () => 1)).rejects.toThrow(/exactly one read.*made 0/)
+    await expect(
+      prisma.$cache.withInfo(() => Promise.all([prisma.user.findMany(), prisma.user.count()])),
+    ).rejects.toThrow(/made 2/)
+    await expect(prisma.$cache.withInfo(() => prisma.user.create({ data: { email: 'b@x.test' } }))).rejects.toThrow(
+      TypeError,
+    )
+  })
+})
+
 describe('stacked extensions', () => {
   test('an extension applied after prismaCache keeps working: result fields on hits, query hooks on misses', async () => {
     const { prisma, queries } = await fixture.cached()
@@ -257,6 +422,8 @@ describe('options', () => {
     // A misspelt option is shown the adapter's options too, not only the engine's.
     expect(() => prismaCache({ modles: {} } as never)).toThrow(/`modles`.*models/)
     expect(() => prismaCache({ redis: 'localhost:6379' })).toThrow(/`redis`/)
+    expect(() => prismaCache({ mode: 'opt-in' as 'all' })).toThrow(/`mode` must be 'all' or 'explicit'/)
+    expect(() => prismaCache({ mode: 'explicit' })).not.toThrow()
   })
 
   test('a model name the client does not have fails when the client is extended', () => {
