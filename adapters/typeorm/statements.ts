@@ -246,9 +246,19 @@ function parseTruncate(tokens: readonly Token[]): Statement {
   return rewriteOf(tables, cascade ? 'all' : 'none', true)
 }
 
+// SQLite's conflict clause: `INSERT OR IGNORE INTO t`, `UPDATE OR REPLACE t SET …`.
+const CONFLICT_RESOLUTIONS = ['ABORT', 'FAIL', 'IGNORE', 'REPLACE', 'ROLLBACK']
+
+/** The index after `OR <resolution>` at `i`, and whether it resolves conflicts by deleting the conflicting rows. */
+function skipConflictClause(tokens: readonly Token[], i: number): { next: number; replace: boolean } {
+  if (!isWord(tokens[i], 'OR') || !isWord(tokens[i + 1], ...CONFLICT_RESOLUTIONS)) return { next: i, replace: false }
+  return { next: i + 2, replace: isWord(tokens[i + 1], 'REPLACE') }
+}
+
 function parseInsert(tokens: readonly Token[]): Statement {
-  const replace = isWord(tokens[0], 'REPLACE')
-  let i = 1
+  const conflict = skipConflictClause(tokens, 1)
+  const replace = isWord(tokens[0], 'REPLACE') || conflict.replace
+  let i = conflict.next
   while (isWord(tokens[i], 'IGNORE', 'LOW_PRIORITY', 'DELAYED', 'HIGH_PRIORITY', 'INTO')) i++
   const target = readTableName(tokens, i)
   if (target === undefined) return { kind: 'unknown' }
@@ -272,7 +282,10 @@ function parseInsert(tokens: readonly Token[]): Statement {
 }
 
 function parseUpdate(tokens: readonly Token[]): Statement {
-  let i = 1
+  const conflict = skipConflictClause(tokens, 1)
+  // OR REPLACE deletes the rows a changed unique key now collides with: which, the SQL cannot tell.
+  if (conflict.replace) return rewriteOf(tableAfter(tokens, conflict.next, ['ONLY']), 'policy')
+  let i = conflict.next
   while (isWord(tokens[i], 'ONLY', 'LOW_PRIORITY', 'IGNORE')) i++
   const setAt = indexOfWord(tokens, 'SET', 0)
   if (setAt === -1) return { kind: 'unknown' }

@@ -146,19 +146,33 @@ function recordsOf(result: unknown): unknown[] | undefined {
   return Array.isArray(records) ? records : undefined
 }
 
-/** MySQL: consecutive ids from `insertId` for a single auto-increment key the INSERT left to the database. */
+/**
+ * Consecutive ids for a single auto-increment key the INSERT left to the
+ * database: from MySQL's `insertId` (the first row's) or SQLite's
+ * `lastInsertRowid` (the last row's; the rowid is the key of an INTEGER PRIMARY
+ * KEY). Rows an `OR IGNORE` skipped leave gaps inside the range, never outside it.
+ */
 function insertIdKeys(info: TableInfo, insert: InsertStatement, result: unknown): string[][] | undefined {
-  if (info.incrementColumn === undefined || result === null || typeof result !== 'object') return undefined
+  if (info.incrementColumn === undefined || result === null || result === undefined) return undefined
   // Rows that gave their own id break the sequence.
   const position = insert.columns?.indexOf(info.incrementColumn) ?? -1
   if (position !== -1 && insert.rows?.some((row) => row[position] !== undefined) !== false) return undefined
-  const header = ('raw' in result ? (result as { raw: unknown }).raw : result) as
-    | { insertId?: unknown; affectedRows?: unknown }
-    | undefined
-  const first = header?.insertId
-  const count = insert.rows?.length ?? header?.affectedRows
-  if (typeof first !== 'number' || first <= 0 || typeof count !== 'number' || count <= 0) return undefined
-  return Array.from({ length: count }, (_, index) => [String(first + index)])
+  const header = typeof result === 'object' && 'raw' in result ? (result as { raw: unknown }).raw : result
+  if (typeof header === 'number' || typeof header === 'bigint') {
+    const affected = typeof result === 'object' ? (result as { affected?: unknown }).affected : undefined
+    return consecutive(BigInt(header), insert.rows?.length ?? affected, 'last')
+  }
+  const mysql = header as { insertId?: unknown; affectedRows?: unknown } | null | undefined
+  const first = mysql?.insertId
+  if (typeof first !== 'number') return undefined
+  return consecutive(BigInt(first), insert.rows?.length ?? mysql?.affectedRows, 'first')
+}
+
+function consecutive(id: bigint, count: unknown, which: 'first' | 'last'): string[][] | undefined {
+  if (id <= 0n || typeof count !== 'number' || !Number.isSafeInteger(count) || count <= 0) return undefined
+  const first = which === 'first' ? id : id - BigInt(count) + 1n
+  if (first <= 0n) return undefined
+  return Array.from({ length: count }, (_, index) => [(first + BigInt(index)).toString()])
 }
 
 function changesKey(info: TableInfo | undefined, columns: readonly string[] | undefined): boolean {

@@ -23,7 +23,9 @@ export type TypeormDatabase = 'postgres' | 'mariadb' | 'sqlite'
 
 const labels: ValueTransformer = {
   to: (value: string[] | undefined) => value?.join('|'),
-  from: (value: string | null) => (value === null || value === '' ? [] : value.split('|')),
+  // An array already: on SQLite, TypeORM runs `from` a second time over the defaults it reloads after an INSERT.
+  from: (value: string | string[] | null) =>
+    Array.isArray(value) ? value : value === null || value === '' ? [] : value.split('|'),
 }
 
 @Entity('profile')

@@ -102,6 +102,29 @@ describe('parseStatement', () => {
       upsert: true,
       upsertSetColumns: ['name'],
     })
+    // SQLite's conflict clause is not a table name (regression: both read as a write to a table "or").
+    expect(one('INSERT OR IGNORE INTO "user"("email") VALUES (?)', 'sqlite')).toMatchObject({
+      kind: 'insert',
+      table: 'user',
+      columns: ['email'],
+      upsert: false,
+    })
+    expect(one('INSERT OR REPLACE INTO "user"("id", "email") VALUES (?, ?)', 'sqlite')).toMatchObject({
+      kind: 'insert',
+      table: 'user',
+      upsert: true,
+      upsertSetColumns: undefined,
+    })
+    expect(one('UPDATE OR IGNORE "user" SET "name" = ? WHERE "id" = ?', 'sqlite')).toMatchObject({
+      kind: 'update',
+      targets: ['user'],
+      setColumns: ['name'],
+    })
+    expect(one('UPDATE OR REPLACE "user" SET "email" = ? WHERE "id" = ?', 'sqlite')).toMatchObject({
+      kind: 'rewrite',
+      tables: ['user'],
+      cascade: 'policy',
+    })
     expect(one('UPDATE "s"."user" SET "name" = $1, "visits" = "visits" + 1 WHERE "id" = $2')).toMatchObject({
       kind: 'update',
       targets: ['user'],
