@@ -16,6 +16,8 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
 const HOOKS = new URL('./typescript-hooks.mjs', import.meta.url).href
 const REGISTER_HOOKS = `data:text/javascript,import{register}from"node:module";register(${JSON.stringify(HOOKS)})`
 const STEPS = 300
+// About 25 s alone; other test files share the 2 cores.
+const TEST_TIMEOUT_MS = 180_000
 
 const fixture = useTypeormFixture('typeorm-processes')
 const workers: ChildProcess[] = []
@@ -35,9 +37,24 @@ class Instance {
   ) {}
 
   async request(request: WorkerRequest): Promise<WorkerReply> {
-    const reply = once(this.process, 'message').then(([message]) => message as WorkerReply)
-    this.process.send(request)
-    const answer = await reply
+    const child = this.process
+    const answer = await new Promise<WorkerReply>((resolve, reject) => {
+      const onMessage = (message: WorkerReply) => {
+        stopListening()
+        resolve(message)
+      }
+      const onExit = (code: number | null) => {
+        stopListening()
+        reject(new Error(`${this.name} exited with ${code} during ${JSON.stringify(request)}`))
+      }
+      const stopListening = () => {
+        child.off('message', onMessage)
+        child.off('exit', onExit)
+      }
+      child.on('message', onMessage)
+      child.on('exit', onExit)
+      child.send(request)
+    })
     if (answer.type === 'failed') throw new Error(`${this.name} failed on ${JSON.stringify(request)}: ${answer.error}`)
     return answer
   }
@@ -79,68 +96,72 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 describe('two processes sharing Redis and PostgreSQL', () => {
-  test(`${STEPS} random steps: after a write in one, the other's reads equal uncached reads once the bus delivered`, async () => {
-    await seedModel(fixture.plain.dataSource)
-    const instances = await Promise.all([startInstance('A'), startInstance('B')])
-    const delaysMs: number[] = []
-    let failedWrites = 0
-    let checkedReads = 0
+  test(
+    `${STEPS} random steps: after a write in one, the other's reads equal uncached reads once the bus delivered`,
+    async () => {
+      await seedModel(fixture.plain.dataSource)
+      const instances = await Promise.all([startInstance('A'), startInstance('B')])
+      const delaysMs: number[] = []
+      let failedWrites = 0
+      let checkedReads = 0
 
-    const check = async (instance: Instance, op: ReadOp, when: string) => {
-      const reply = await instance.request({ type: 'read', op })
-      if (reply.type !== 'read') throw new Error(`unexpected reply ${reply.type}`)
-      checkedReads++
-      if (!reply.equal) {
-        expect.fail(
-          `${instance.name} read ${JSON.stringify(op)} ${when}:\ncached:   ${reply.cached}\nuncached: ${reply.expected}`,
+      const check = async (instance: Instance, op: ReadOp, when: string) => {
+        const reply = await instance.request({ type: 'read', op })
+        if (reply.type !== 'read') throw new Error(`unexpected reply ${reply.type}`)
+        checkedReads++
+        if (!reply.equal) {
+          expect.fail(
+            `${instance.name} read ${JSON.stringify(op)} ${when}:\ncached:   ${reply.cached}\nuncached: ${reply.expected}`,
+          )
+        }
+      }
+
+      // One long sequence, not shrunk (each attempt would rerun hundreds of cross-process steps):
+      // a failure names its seed, and ORMCACHE_SEED=<seed> replays it.
+      const seed = Number(process.env.ORMCACHE_SEED ?? Math.floor(Math.random() * 2 ** 31))
+      const [steps] = fc.sample(fc.array(step, { minLength: STEPS, maxLength: STEPS }), { seed, numRuns: 1 })
+      for (const [index, { writer, write, reads }] of steps!.entries()) {
+        const from = instances[writer]
+        const to = instances[1 - writer]!
+        for (const op of reads) await check(to, op, `before step ${index} (seed ${seed})`)
+        const wrote = await from.request({ type: 'write', op: write })
+        if (wrote.type !== 'wrote') throw new Error(`unexpected reply ${wrote.type}`)
+        if (wrote.error !== undefined) failedWrites++
+        if (wrote.localInvalidations > from.published) {
+          from.published = wrote.localInvalidations
+          const caughtUp = await to.request({ type: 'await-remote', count: from.published })
+          if (caughtUp.type !== 'caught-up') throw new Error(`unexpected reply ${caughtUp.type}`)
+          delaysMs.push(Number(BigInt(caughtUp.receivedAt) - BigInt(wrote.returnedAt)) / 1e6)
+        }
+        const context = `after step ${index} (seed ${seed}), ${from.name} ${JSON.stringify(write)}`
+        for (const op of reads) await check(to, op, context)
+        // The writer's own cache must be fresh at once.
+        await check(from, reads[0]!, context)
+      }
+
+      const hits: string[] = []
+      let l2Hits = 0
+      for (const instance of instances) {
+        const stopped = await instance.request({ type: 'stop' })
+        if (stopped.type !== 'stopped') throw new Error(`unexpected reply ${stopped.type}`)
+        // Reads served from each tier, or the comparison proves nothing about it.
+        expect(stopped.stats.l1Hits).toBeGreaterThan(0)
+        l2Hits += stopped.stats.l2Hits
+        hits.push(
+          `${instance.name}: ${stopped.stats.l1Hits} L1 hits, ${stopped.stats.l2Hits} L2 hits, ${stopped.stats.loads} loads`,
         )
       }
-    }
-
-    // One long sequence, not shrunk (each attempt would rerun hundreds of cross-process steps):
-    // a failure names its seed, and ORMCACHE_SEED=<seed> replays it.
-    const seed = Number(process.env.ORMCACHE_SEED ?? Math.floor(Math.random() * 2 ** 31))
-    const [steps] = fc.sample(fc.array(step, { minLength: STEPS, maxLength: STEPS }), { seed, numRuns: 1 })
-    for (const [index, { writer, write, reads }] of steps!.entries()) {
-      const from = instances[writer]
-      const to = instances[1 - writer]!
-      for (const op of reads) await check(to, op, `before step ${index} (seed ${seed})`)
-      const wrote = await from.request({ type: 'write', op: write })
-      if (wrote.type !== 'wrote') throw new Error(`unexpected reply ${wrote.type}`)
-      if (wrote.error !== undefined) failedWrites++
-      if (wrote.localInvalidations > from.published) {
-        from.published = wrote.localInvalidations
-        const caughtUp = await to.request({ type: 'await-remote', count: from.published })
-        if (caughtUp.type !== 'caught-up') throw new Error(`unexpected reply ${caughtUp.type}`)
-        delaysMs.push(Number(BigInt(caughtUp.receivedAt) - BigInt(wrote.returnedAt)) / 1e6)
-      }
-      const context = `after step ${index} (seed ${seed}), ${from.name} ${JSON.stringify(write)}`
-      for (const op of reads) await check(to, op, context)
-      // The writer's own cache must be fresh at once.
-      await check(from, reads[0]!, context)
-    }
-
-    const hits: string[] = []
-    let l2Hits = 0
-    for (const instance of instances) {
-      const stopped = await instance.request({ type: 'stop' })
-      if (stopped.type !== 'stopped') throw new Error(`unexpected reply ${stopped.type}`)
-      // Reads served from each tier, or the comparison proves nothing about it.
-      expect(stopped.stats.l1Hits).toBeGreaterThan(0)
-      l2Hits += stopped.stats.l2Hits
-      hits.push(
-        `${instance.name}: ${stopped.stats.l1Hits} L1 hits, ${stopped.stats.l2Hits} L2 hits, ${stopped.stats.loads} loads`,
+      const sorted = delaysMs.toSorted((a, b) => a - b)
+      // Negative: the message arrived before the writer's call had returned.
+      console.log(
+        `two processes: ${STEPS} steps, ${checkedReads} reads checked, ${failedWrites} writes failed as expected; ` +
+          `bus delay (write returned → other instance invalidated) over ${sorted.length} writes: ` +
+          `p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms, ` +
+          `max ${percentile(sorted, 100).toFixed(2)} ms; ${hits.join('; ')}`,
       )
-    }
-    const sorted = delaysMs.toSorted((a, b) => a - b)
-    // Negative: the message arrived before the writer's call had returned.
-    console.log(
-      `two processes: ${STEPS} steps, ${checkedReads} reads checked, ${failedWrites} writes failed as expected; ` +
-        `bus delay (write returned → other instance invalidated) over ${sorted.length} writes: ` +
-        `p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms, ` +
-        `max ${percentile(sorted, 100).toFixed(2)} ms; ${hits.join('; ')}`,
-    )
-    expect(l2Hits).toBeGreaterThan(0)
-    expect(delaysMs.length).toBeGreaterThan(STEPS / 2)
-  })
+      expect(l2Hits).toBeGreaterThan(0)
+      expect(delaysMs.length).toBeGreaterThan(STEPS / 2)
+    },
+    TEST_TIMEOUT_MS,
+  )
 })
