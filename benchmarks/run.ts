@@ -9,7 +9,9 @@ import { busDelayScenario } from './scenarios/bus-delay.js'
 import { engineScenario } from './scenarios/engine.js'
 import { prismaReads } from './scenarios/prisma-reads.js'
 import { readsRowCount, readsScenario } from './scenarios/reads.js'
+import { stampedeScenario } from './scenarios/stampede.js'
 import { typeormReads } from './scenarios/typeorm-reads.js'
+import { writesRowCount, writesScenario } from './scenarios/writes.js'
 
 /**
  * `npm run bench [-- --quick] [--db sqlite|postgres|mysql] [--orm prisma|typeorm|all]`:
@@ -37,13 +39,22 @@ if (redisVersion === undefined) {
 const withRedis = redisVersion === undefined ? undefined : redisUrl
 const readScenarios = [...(orm === 'typeorm' ? [] : [prismaReads]), ...(orm === 'prisma' ? [] : [typeormReads])]
 const readRows = readScenarios.reduce((sum, scenario) => sum + readsRowCount(scenario, withRedis !== undefined), 0)
-const run = createRun(quick, (withRedis === undefined ? 2 : 13) + readRows)
+const orms = orm === 'all' ? ['prisma', 'typeorm'] : [orm]
+const stampedeRows = withRedis === undefined ? 0 : orms.length === 2 ? 6 : orm === 'prisma' ? 4 : 2
+const run = createRun(
+  quick,
+  (withRedis === undefined ? 2 : 13) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
+)
 await engineScenario(run, withRedis)
 if (withRedis !== undefined) await busDelayScenario(run, withRedis)
 // Enough rows that every miss of a full run reads one no earlier iteration read.
 const database = await openDatabase(databaseKind, quick ? 1_200 : 12_000)
 try {
   for (const scenario of readScenarios) await readsScenario(run, scenario, database, withRedis)
+  if (withRedis !== undefined) {
+    await writesScenario(run, database, withRedis, orms)
+    await stampedeScenario(run, database, withRedis, orms)
+  }
 } finally {
   await database.close()
 }
