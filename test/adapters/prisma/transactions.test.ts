@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest'
+import { until } from '../../fixtures/wait.js'
 import { type CachedClient, usePrismaFixture } from './fixture.js'
 
 const fixture = usePrismaFixture('prisma-transactions')
@@ -11,6 +12,47 @@ async function seed(prisma: CachedClient) {
 }
 
 class Rollback extends Error {}
+
+/** A promise and the function that resolves it. */
+function signal() {
+  let resolve!: () => void
+  const promise = new Promise<void>((done) => {
+    resolve = done
+  })
+  return { promise, resolve }
+}
+
+/**
+ * Starts a cached `findUnique` of `id` inside an interactive transaction that
+ * renames the row, and lets the transaction commit only once the read has had
+ * its answer from the database (on another connection: the old row). An
+ * extension applied after prismaCache holds that answer between the database
+ * and the cache until `release` is called. Resolves once the commit is done.
+ */
+async function readRacingACommit(prisma: CachedClient, id: number) {
+  const answered = signal()
+  const held = signal()
+  const holding = prisma.$extends({
+    query: {
+      user: {
+        async findUnique({ args, query }) {
+          const row = await query(args)
+          answered.resolve()
+          await held.promise
+          return row
+        },
+      },
+    },
+  })
+  let read!: Promise<unknown>
+  await prisma.$transaction(async (tx) => {
+    await tx.user.update({ where: { id }, data: { name: 'after' } })
+    // Prisma's queries start when awaited: `then` starts this one now, outside the transaction.
+    read = holding.user.findUnique({ where: { id } }).then((row) => row)
+    await answered.promise
+  })
+  return { read, release: held.resolve }
+}
 
 describe('transactions', () => {
   test('reads inside interactive and batch transactions go to the database', async () => {
@@ -65,6 +107,47 @@ describe('transactions', () => {
     })
 
     expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(1)
+  })
+
+  test('a read that began before a commit cannot cache its pre-commit row after it', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const other = await fixture.cached({ l1: false })
+    const user = await prisma.user.create({ data: { email: 'one@x.test', name: 'before' } })
+    const read = () => prisma.user.findUnique({ where: { id: user.id } })
+    const prevented = prisma.$cache.stats().staleSetsPrevented
+
+    const race = await readRacingACommit(prisma, user.id)
+    race.release()
+    expect(await race.read).toMatchObject({ name: 'before' })
+    // Refused in memory at once, and by Redis (its tag versions moved on) in the background.
+    await until(() => prisma.$cache.stats().staleSetsPrevented === prevented + 2, 'Redis to refuse the entry')
+
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(1)
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(0)
+    await fixture.entriesInRedis(1)
+    const fromRedis = () => other.prisma.user.findUnique({ where: { id: user.id } })
+    expect(await other.queries.during(async () => expect(await fromRedis()).toMatchObject({ name: 'after' }))).toBe(0)
+  })
+
+  test('a read after the commit neither joins the racing load nor is overwritten by it', async () => {
+    const { prisma, queries } = await fixture.cached()
+    const other = await fixture.cached({ l1: false })
+    const user = await prisma.user.create({ data: { email: 'one@x.test', name: 'before' } })
+    const read = () => prisma.user.findUnique({ where: { id: user.id } })
+    const prevented = prisma.$cache.stats().staleSetsPrevented
+
+    const race = await readRacingACommit(prisma, user.id)
+    // The racing load of the same key is still under way: this read runs its own.
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(1)
+    expect(prisma.$cache.stats().sharedLoads).toBe(0)
+    await fixture.entriesInRedis(1)
+    race.release()
+    expect(await race.read).toMatchObject({ name: 'before' })
+    await until(() => prisma.$cache.stats().staleSetsPrevented === prevented + 2, 'Redis to refuse the entry')
+
+    expect(await queries.during(async () => expect(await read()).toMatchObject({ name: 'after' }))).toBe(0)
+    const fromRedis = () => other.prisma.user.findUnique({ where: { id: user.id } })
+    expect(await other.queries.during(async () => expect(await fromRedis()).toMatchObject({ name: 'after' }))).toBe(0)
   })
 
   test('a rolled-back interactive transaction invalidates nothing', async () => {
