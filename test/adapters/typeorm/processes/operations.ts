@@ -4,7 +4,9 @@
 // post for a deleted user, a tag linked twice), which is part of the test.
 import fc from 'fast-check'
 import type { DataSource } from 'typeorm'
-import { Post, Profile, Tag, User } from '../entities.js'
+import { documentEntity, Post, Profile, Tag, User } from '../entities.js'
+
+const Document = documentEntity('postgres')
 
 const MAX_ID = 7
 
@@ -21,6 +23,8 @@ export type ReadOp =
   | { readonly kind: 'postsOfUser'; readonly id: number }
   | { readonly kind: 'tagsWithPosts' }
   | { readonly kind: 'postCountsByName' }
+  | { readonly kind: 'documents' }
+  | { readonly kind: 'documentById'; readonly id: number }
 
 export type WriteOp =
   | { readonly kind: 'insertUser'; readonly serial: number }
@@ -41,6 +45,15 @@ export type WriteOp =
   | { readonly kind: 'deleteProfile'; readonly id: number }
   | { readonly kind: 'transaction'; readonly id: number; readonly serial: number }
   | { readonly kind: 'rawUpdate'; readonly id: number; readonly serial: number }
+  | { readonly kind: 'upsertUser'; readonly id: number; readonly serial: number }
+  | { readonly kind: 'insertTag'; readonly serial: number }
+  | { readonly kind: 'decrementVisits'; readonly id: number }
+  | { readonly kind: 'softRemoveUser'; readonly id: number }
+  | { readonly kind: 'recoverUser'; readonly id: number }
+  | { readonly kind: 'saveUserWithPosts'; readonly serial: number }
+  | { readonly kind: 'movePost'; readonly postId: number; readonly userId: number }
+  | { readonly kind: 'insertDocument'; readonly ownerId: number; readonly serial: number }
+  | { readonly kind: 'updateDocument'; readonly id: number; readonly serial: number }
 
 const id = fc.integer({ min: 1, max: MAX_ID })
 const serial = fc.nat({ max: 1_000_000 })
@@ -58,6 +71,8 @@ export const readOp: fc.Arbitrary<ReadOp> = fc.oneof(
   fc.record({ kind: fc.constant('postsOfUser' as const), id }),
   fc.constant({ kind: 'tagsWithPosts' as const }),
   fc.constant({ kind: 'postCountsByName' as const }),
+  fc.constant({ kind: 'documents' as const }),
+  fc.record({ kind: fc.constant('documentById' as const), id }),
 )
 
 export const writeOp: fc.Arbitrary<WriteOp> = fc.oneof(
@@ -79,6 +94,15 @@ export const writeOp: fc.Arbitrary<WriteOp> = fc.oneof(
   fc.record({ kind: fc.constant('deleteProfile' as const), id }),
   fc.record({ kind: fc.constant('transaction' as const), id, serial }),
   fc.record({ kind: fc.constant('rawUpdate' as const), id, serial }),
+  fc.record({ kind: fc.constant('upsertUser' as const), id, serial }),
+  fc.record({ kind: fc.constant('insertTag' as const), serial }),
+  fc.record({ kind: fc.constant('decrementVisits' as const), id }),
+  fc.record({ kind: fc.constant('softRemoveUser' as const), id }),
+  fc.record({ kind: fc.constant('recoverUser' as const), id }),
+  fc.record({ kind: fc.constant('saveUserWithPosts' as const), serial }),
+  fc.record({ kind: fc.constant('movePost' as const), postId: id, userId: id }),
+  fc.record({ kind: fc.constant('insertDocument' as const), ownerId: id, serial }),
+  fc.record({ kind: fc.constant('updateDocument' as const), id, serial }),
 )
 
 export function runRead(dataSource: DataSource, op: ReadOp): Promise<unknown> {
@@ -129,6 +153,10 @@ export function runRead(dataSource: DataSource, op: ReadOp): Promise<unknown> {
         .groupBy('u.name')
         .orderBy('u.name')
         .getRawMany()
+    case 'documents':
+      return dataSource.getRepository(Document).find({ relations: { owner: true }, order: { id: 'ASC' } })
+    case 'documentById':
+      return dataSource.getRepository(Document).findOneBy({ id: op.id })
   }
 }
 
@@ -215,10 +243,63 @@ export async function runWrite(dataSource: DataSource, op: WriteOp, schema: stri
     case 'rawUpdate':
       await dataSource.query(`UPDATE "${schema}"."user" SET "name" = $1 WHERE "id" = $2`, [`Q${op.serial}`, op.id])
       return
+    case 'upsertUser':
+      await users.upsert({ email: `u${op.id}@x.test`, name: `UP${op.serial}` }, ['email'])
+      return
+    case 'insertTag':
+      await dataSource.getRepository(Tag).insert({ name: `i${op.serial}` })
+      return
+    case 'decrementVisits':
+      await users.decrement({ id: op.id }, 'visits', 2)
+      return
+    case 'softRemoveUser': {
+      const user = await users.findOneBy({ id: op.id })
+      if (user !== null) await users.softRemove(user)
+      return
+    }
+    case 'recoverUser': {
+      const user = await users.findOne({ where: { id: op.id }, withDeleted: true })
+      if (user !== null) await users.recover(user)
+      return
+    }
+    case 'saveUserWithPosts':
+      // `cascade: true` on User.posts: the posts are inserted with the user.
+      await users.save(
+        users.create({
+          email: `c${op.serial}@x.test`,
+          name: `C${op.serial}`,
+          posts: [{ title: `c${op.serial}-1` }, { title: `c${op.serial}-2` }],
+        }),
+      )
+      return
+    case 'movePost':
+      await dataSource.createQueryBuilder().relation(Post, 'user').of(op.postId).set(op.userId)
+      return
+    case 'insertDocument':
+      await dataSource.getRepository(Document).save(documentValues(op.serial, op.ownerId))
+      return
+    case 'updateDocument': {
+      const { data, content, meta } = documentValues(op.serial, null)
+      await dataSource.getRepository(Document).update({ id: op.id }, { data, content, meta, revision: op.serial })
+      return
+    }
   }
 }
 
-/** Users 1–4 (u<n>@x.test), profiles 1–2 on users 1–2, tags 1–3, posts 1–4 with some tags. */
+/** A document whose every column depends on `serial`: JSON, binary and a Date among them. */
+function documentValues(serial: number, ownerId: number | null) {
+  return {
+    title: `d${serial}`,
+    revision: serial % 100,
+    publishedAt: new Date(Date.UTC(2024, 0, 1) + serial * 1_000),
+    meta: { serial, labels: ['x', String(serial)] },
+    data: { serial, nested: { big: `90071992547409${serial % 100}`, ok: serial % 2 === 0 }, list: [1, null, 'a'] },
+    content: Buffer.from([serial % 256, 0, 255]),
+    owner: ownerId === null ? null : ({ id: ownerId } as User),
+  }
+}
+
+/** Users 1–4 (u<n>@x.test), profiles 1–2 on users 1–2, tags 1–3, posts 1–4 with some tags, documents 1–2. */
 export async function seedModel(dataSource: DataSource): Promise<void> {
   const profiles = await dataSource.getRepository(Profile).save([{ bio: 'one' }, { bio: 'two' }])
   const users = dataSource.getRepository(User)
@@ -238,4 +319,5 @@ export async function seedModel(dataSource: DataSource): Promise<void> {
   await posts.save({ title: 'p2', user: { id: 1 }, tags: [] })
   await posts.save({ title: 'p3', user: { id: 2 }, tags: [tags[2]!] })
   await posts.save({ title: 'p4', user: { id: 3 }, tags: [tags[0]!] })
+  await dataSource.getRepository(Document).save([documentValues(1, 1), documentValues(2, 2)])
 }
