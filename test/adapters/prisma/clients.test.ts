@@ -1,10 +1,80 @@
 // Several extended clients on one Redis, as several app processes would be,
 // and the lifecycle of the cache's Redis connections.
+import { connect } from 'node:net'
+import type { Redis } from 'ioredis'
 import { describe, expect, test } from 'vitest'
 import { until } from '../../fixtures/wait.js'
+import { redisUrl } from '../../helpers/services.js'
 import { cacheConnected, usePrismaFixture } from './fixture.js'
 
 const fixture = usePrismaFixture('prisma-clients')
+
+interface SeenCommand {
+  readonly args: readonly string[]
+  readonly source: string
+}
+
+/**
+ * What Redis itself saw, through MONITOR on a connection of its own: the
+ * commands of one named client's connections (its command connection and its
+ * bus subscriber), between two ECHO markers sent after each other, so nothing
+ * another test sends to the shared Redis is counted.
+ */
+async function watchRedis(admin: Redis) {
+  // A bare socket, not ioredis's `monitor()`: closing that one mid-stream makes ioredis
+  // parse the rest of the stream as replies and throw.
+  const url = new URL(await redisUrl())
+  const monitor = connect(Number(url.port || 6379), url.hostname)
+  monitor.on('error', () => {})
+  const seen: SeenCommand[] = []
+  let pending = ''
+  monitor.setEncoding('utf8')
+  monitor.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\r\n')
+    pending = lines.pop() ?? ''
+    for (const line of lines) {
+      // +1700000000.123456 [0 127.0.0.1:50000] "evalsha" "…" …
+      const source = /^\+\S+ \[\d+ ([^\]]+)\]/.exec(line)?.[1]
+      // Commands a Lua script runs are that script's, already counted once.
+      if (source === undefined || source === 'lua') continue
+      const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) => match[1] ?? '')
+      seen.push({ args: [args[0]?.toLowerCase() ?? '', ...args.slice(1)], source })
+    }
+  })
+  monitor.write('MONITOR\r\n')
+  let markers = 0
+  const mark = async () => {
+    const marker = `${fixture.prefix}-marker-${++markers}`
+    await admin.echo(marker)
+    await until(() => seen.some(({ args }) => args[0] === 'echo' && args[1] === marker), 'MONITOR to show a marker')
+    return seen.findIndex(({ args }) => args[0] === 'echo' && args[1] === marker)
+  }
+  const addressesOf = async (connectionName: string) =>
+    ((await admin.client('LIST')) as string)
+      .split('\n')
+      .filter((line) => line.includes(` name=${connectionName} `))
+      .map((line) => /\baddr=(\S+)/.exec(line)?.[1])
+  return {
+    seen,
+    addressesOf,
+    /** The commands `connectionName`'s connections sent while `action` ran, the bus heartbeat left out. */
+    async commandsDuring(connectionName: string, action: () => Promise<unknown>): Promise<string[][]> {
+      const addresses = await addressesOf(connectionName)
+      const begin = await mark()
+      await action()
+      const end = await mark()
+      return (
+        seen
+          .slice(begin + 1, end)
+          .filter(({ source }) => addresses.includes(source))
+          // The heartbeat is a timer of the bus, once a second, whatever the reads do.
+          .filter(({ args }) => !(args[0] === 'publish' && args[1]?.includes(':heartbeat:')))
+          .map(({ args }) => [...args])
+      )
+    },
+    close: () => monitor.destroy(),
+  }
+}
 
 describe('clients sharing Redis', () => {
   test('a result cached by one client is a hit for another through Redis', async () => {
@@ -75,6 +145,52 @@ describe('clients sharing Redis', () => {
 
     expect(await reader.queries.during(async () => expect(await readOne()).toMatchObject({ name: 'Uno' }))).toBe(1)
     expect(await reader.queries.during(readTwo)).toBe(0)
+  })
+})
+
+describe('what a hit costs', () => {
+  test('no database query; on an L1 miss one Redis command, on an L1 hit none', async () => {
+    const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+    const connectionName = `${fixture.prefix}-reader`
+    const redis = await watchRedis(fixture.redis)
+    try {
+      const writer = await fixture.cached()
+      const user = await writer.prisma.user.create({ data: { email: 'one@x.test', posts: { create: { title: 'p' } } } })
+      const read = (prisma: typeof writer.prisma) => () =>
+        prisma.user.findUnique({ where: { id: user.id }, include: { posts: true } })
+      const loaded = await read(writer.prisma)()
+      await fixture.entriesInRedis(1)
+
+      const reader = await fixture.cached({
+        redis: { host: url.hostname, port: Number(url.port || 6379), connectionName },
+      })
+      const addresses = await redis.addressesOf(connectionName)
+      expect(addresses).toHaveLength(2)
+      // The cache checks Redis's run id once connected: wait for it, so it is not counted as a read's.
+      await until(
+        () => redis.seen.some(({ args, source }) => args[0] === 'info' && addresses.includes(source)),
+        "the reader's run-id check",
+      )
+
+      let fromRedis: unknown
+      const l1Miss = await redis.commandsDuring(connectionName, async () => {
+        expect(await reader.queries.during(async () => (fromRedis = await read(reader.prisma)()))).toBe(0)
+      })
+      expect(fromRedis).toStrictEqual(loaded)
+      expect(reader.prisma.$cache.stats()).toMatchObject({ l2Hits: 1, loads: 0 })
+      // One script reads the entry and checks its tags' versions (EVAL the first time a
+      // connection runs it, EVALSHA after).
+      expect(l1Miss).toHaveLength(1)
+      expect(l1Miss[0]?.[0]).toMatch(/^eval(sha)?$/)
+
+      const l1Hit = await redis.commandsDuring(connectionName, async () => {
+        expect(await reader.queries.during(read(reader.prisma))).toBe(0)
+      })
+      expect(l1Hit).toEqual([])
+      expect(reader.prisma.$cache.stats()).toMatchObject({ l1Hits: 1, l2Hits: 1, loads: 0 })
+    } finally {
+      redis.close()
+    }
   })
 })
 
