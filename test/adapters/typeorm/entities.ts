@@ -123,6 +123,8 @@ export class Post {
 }
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+/** A JSON column's value. Not `Json`: TypeORM's find-option types recurse without end on a recursive type. */
+export type JsonColumn = unknown
 
 /**
  * Columns every database stores the same way. The ones without `type` take it
@@ -142,10 +144,10 @@ export abstract class DocumentColumns {
   publishedAt!: Date
 
   @Column({ type: 'simple-json' })
-  meta!: Json
+  meta!: JsonColumn
 
   /** The database's own JSON type: `jsonb` on PostgreSQL, `json` on MariaDB and SQLite. */
-  abstract data: Json
+  abstract data: JsonColumn
 
   /**
    * `bytea` on PostgreSQL, `blob` elsewhere. TypeORM maps `design:type` Buffer
@@ -164,7 +166,7 @@ export type Document = DocumentColumns
 @Entity('document')
 export class PostgresDocument extends DocumentColumns {
   @Column({ type: 'jsonb' })
-  data!: Json
+  data!: JsonColumn
 
   @Column({ type: 'bytea' })
   content!: Buffer
@@ -173,7 +175,7 @@ export class PostgresDocument extends DocumentColumns {
 @Entity('document')
 export class MariadbDocument extends DocumentColumns {
   @Column({ type: 'json' })
-  data!: Json
+  data!: JsonColumn
 
   @Column({ type: 'blob' })
   content!: Buffer
@@ -182,7 +184,7 @@ export class MariadbDocument extends DocumentColumns {
 @Entity('document')
 export class SqliteDocument extends DocumentColumns {
   @Column({ type: 'json' })
-  data!: Json
+  data!: JsonColumn
 
   @Column({ type: 'blob' })
   content!: Buffer
