@@ -280,12 +280,21 @@ class TieredCache implements Cache {
     let lockToken: string | undefined
     if (l2 !== undefined) {
       try {
-        const read = await l2.read(key, request.l2Tags, this.#nextId())
+        const { lock } = this.#options
+        const lockRequest = lock === false ? undefined : { token: this.#nextId(), ttlMs: lock.ttlMs }
+        const read = await l2.read(key, request.l2Tags, this.#nextId(), lockRequest)
         versions = read.versions
         const hit = this.#serveFromL2(request, read, refreshing)
-        if (hit !== undefined) return hit
-        if (this.#options.lock !== false) {
-          const claim = await this.#claimLoad(l2, request, refreshing)
+        if (hit !== undefined) {
+          // Redis judged the entry invalid from its raw header and locked for us; we know better.
+          if (read.lock === 'acquired' && lockRequest !== undefined) this.#unlockInBackground(key, lockRequest.token)
+          return hit
+        }
+        if (lockRequest !== undefined) {
+          const claim =
+            read.lock === 'acquired'
+              ? { token: lockRequest.token }
+              : await this.#claimLoad(l2, request, refreshing, read.lock === 'held')
           if ('hit' in claim) return claim.hit
           // Another instance holds the lock and will renew the entry: nothing to do.
           if (claim.skip) return { value: undefined, origin: 'loader' }
@@ -379,10 +388,12 @@ class TieredCache implements Cache {
     l2: L2,
     request: LoadRequest,
     refreshing: boolean,
+    knownHeld: boolean,
   ): Promise<{ hit: LoadResult } | { token?: string; versions?: readonly string[]; skip?: boolean }> {
     const lock = this.#options.lock as { ttlMs: number; waitMs: number }
     const token = this.#nextId()
-    if (await l2.lock(request.key, token, lock.ttlMs)) return { token }
+    // The read already tried the lock on standalone Redis; on a cluster it is tried here.
+    if (!knownHeld && (await l2.lock(request.key, token, lock.ttlMs))) return { token }
     // Another instance is already refreshing this entry: keep serving what we have.
     if (refreshing) return { skip: true }
     this.#counters.values.lockWaits++

@@ -8,6 +8,14 @@ export interface L2Read {
   /** True when bytes were there but were not an entry of ours: they have been deleted. */
   readonly corrupt: boolean
   readonly versions: readonly string[]
+  /** With a lock requested: taken for us, held by another instance, or not tried (the entry looked current). */
+  readonly lock: 'acquired' | 'held' | undefined
+}
+
+/** Asks `read` to take the key's stampede lock in the same round trip, unless the entry looks current. */
+export interface LockRequest {
+  readonly token: string
+  readonly ttlMs: number
 }
 
 export interface L2Options {
@@ -59,13 +67,18 @@ export class L2 {
     return !this.#breaker.isOpen
   }
 
-  /** Reads the entry and captures its tags' versions, creating any that are missing. */
-  async read(key: string, tags: readonly string[], freshVersion: string): Promise<L2Read> {
+  /**
+   * Reads the entry and captures its tags' versions, creating any that are
+   * missing; with `lock`, also takes the stampede lock if the entry is missing
+   * or looks invalidated (standalone only: on a cluster the lock is another call).
+   */
+  async read(key: string, tags: readonly string[], freshVersion: string, lock?: LockRequest): Promise<L2Read> {
     const entryKey = this.#entryPrefix + key
     const tagKeys = this.#tagKeys(tags)
     const { tagTtlMs } = this.#options
     let bytes: Buffer | null
     let versions: string[]
+    let lockState: L2Read['lock']
     if (this.#redis.isCluster) {
       // Entries and tags live in different slots: two commands, sent together.
       ;[bytes, versions] = await this.#timed(() =>
@@ -76,18 +89,29 @@ export class L2 {
       )
     } else {
       const reply = await this.#timed(() =>
-        this.#redis.commands.ormcacheReadV1Buffer(1 + tagKeys.length, entryKey, ...tagKeys, freshVersion, tagTtlMs),
+        this.#redis.commands.ormcacheReadV2Buffer(
+          2 + tagKeys.length,
+          entryKey,
+          this.#lockPrefix + key,
+          ...tagKeys,
+          freshVersion,
+          tagTtlMs,
+          lock?.token ?? '',
+          lock?.ttlMs ?? 0,
+        ),
       )
-      bytes = reply[0] ?? null
-      versions = reply.slice(1).map((version) => String(version))
+      const [entryBytes, lockReply, ...tagVersions] = reply
+      bytes = Buffer.isBuffer(entryBytes) ? entryBytes : null
+      lockState = lockReply === 1 ? 'acquired' : lockReply === 2 ? 'held' : undefined
+      versions = tagVersions.map((version) => String(version))
     }
-    if (bytes === null) return { entry: undefined, corrupt: false, versions }
+    if (bytes === null) return { entry: undefined, corrupt: false, versions, lock: lockState }
     const entry = decodeEntry(bytes)
     if (entry === undefined || entry.valueBytes.byteLength > this.#options.maxEntryBytes) {
       await this.delete(key)
-      return { entry: undefined, corrupt: true, versions }
+      return { entry: undefined, corrupt: true, versions, lock: lockState }
     }
-    return { entry, corrupt: false, versions }
+    return { entry, corrupt: false, versions, lock: lockState }
   }
 
   /** Stores the entry if its tags still have `versions`; false when an invalidation got there first. */

@@ -9,7 +9,7 @@ type ScriptCall<R> = (numKeys: number, ...keysAndArgs: ScriptArg[]) => Promise<R
 
 /** The commands `defineCommand` adds for our scripts (ioredis adds a `…Buffer` twin of each). */
 export interface ScriptCommands {
-  ormcacheReadV1Buffer: ScriptCall<(Buffer | null)[]>
+  ormcacheReadV2Buffer: ScriptCall<(Buffer | number | null)[]>
   ormcacheTagsV1: ScriptCall<string[]>
   ormcacheStoreV1: ScriptCall<number>
   ormcacheMatchV1: ScriptCall<number>

@@ -44,13 +44,39 @@ end
 `
 
 /**
- * READ — an entry and its tags' current versions in one round trip (standalone Redis).
- * KEYS[1] entry, KEYS[2..] tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms.
- * Returns { entry or false, version of KEYS[2], version of KEYS[3], … }.
+ * READ — an entry, its tags' current versions and, for a caller about to load,
+ * the stampede lock, in one round trip (standalone Redis), so a miss costs no
+ * more round trips before its database query than a hit.
+ * KEYS[1] entry, KEYS[2] lock, KEYS[3..] tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms,
+ * ARGV[3] a lock token ('' to leave the lock alone), ARGV[4] lock TTL in ms.
+ * Returns { entry or false, lock, version of KEYS[3], version of KEYS[4], … } where lock is
+ * 0 (not tried: no token, or the entry looks current), 1 (taken with the token), 2 (held by another).
+ *
+ * Whether the entry is current is only estimated here, by finding each current version in the
+ * entry's header bytes; the caller decides from the decoded header. A wrong estimate costs a lock
+ * taken and released, or one more round trip for it, never a stale answer.
  */
 export const READ_SCRIPT = `${TAG_VERSIONS_LUA}
 local entry = redis.call('GET', KEYS[1])
-local versions = tag_versions(2, ARGV[1], tonumber(ARGV[2]))
+local versions = tag_versions(3, ARGV[1], tonumber(ARGV[2]))
+local lock = 0
+if ARGV[3] ~= '' then
+  local current = entry ~= false
+  if current then
+    -- The header, which holds the versions, comes first; 4 KiB covers any usual tag list.
+    local head = string.sub(entry, 1, 4096)
+    for i = 1, #versions do
+      if not string.find(head, versions[i], 1, true) then
+        current = false
+        break
+      end
+    end
+  end
+  if not current then
+    if redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4], 'NX') then lock = 1 else lock = 2 end
+  end
+end
+table.insert(versions, 1, lock)
 table.insert(versions, 1, entry)
 return versions
 `
@@ -116,7 +142,7 @@ return 0
 `
 
 export const SCRIPTS = {
-  ormcacheReadV1: READ_SCRIPT,
+  ormcacheReadV2: READ_SCRIPT,
   ormcacheTagsV1: TAGS_SCRIPT,
   ormcacheStoreV1: STORE_SCRIPT,
   ormcacheMatchV1: MATCH_SCRIPT,

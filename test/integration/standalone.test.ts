@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import { describe, expect, test, vi } from 'vitest'
 import { createCache } from '../../src/index.js'
 import { redisCaches, sharedRedis, TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
+import { until } from '../fixtures/wait.js'
 import { redisUrl } from '../helpers/services.js'
 import { defineEngineSuite } from './engine-suite.js'
 
@@ -46,6 +47,52 @@ describe('standalone Redis', () => {
       expect(client.listenerCount('ready')).toBe(listeners - 1)
       expect(client.status).toBe('ready')
       expect(await client.ping()).toBe('PONG')
+    } finally {
+      client.disconnect()
+    }
+  })
+
+  test('a miss sends one command before its loader runs (entry, tag versions and lock in one script); a hit one', async () => {
+    const prefix = redis.prefix()
+    const client = new Redis(await redisUrl())
+    try {
+      const cache = createCache({ redis: client, prefix, l1: false, timeout: TEST_REDIS_TIMEOUT })
+      const sent: string[] = []
+      const sendCommand = client.sendCommand.bind(client)
+      client.sendCommand = (command, stream) => {
+        sent.push(command.name)
+        return sendCommand(command, stream)
+      }
+      // Connection set-up (client name, run id) is not part of a read.
+      await cache.getOrLoad('warm-up', ['T'], () => 'w')
+      await until(async () => (await (await redis.admin()).exists(`${prefix}:l:warm-up`)) === 0, 'warm-up unlocked')
+      sent.length = 0
+      let beforeLoad: string[] = []
+      expect(
+        await cache.getOrLoad('k', ['T', 'T:1'], () => {
+          beforeLoad = [...sent]
+          return 'v'
+        }),
+      ).toBe('v')
+      expect(beforeLoad).toEqual(['evalsha'])
+      await redis.stored(prefix, 'k')
+      // The lock taken by the read is released after the store.
+      const admin = await redis.admin()
+      await vi.waitUntil(async () => (await admin.exists(`${prefix}:l:k`)) === 0, { timeout: 5_000 })
+      sent.length = 0
+      expect(await cache.getOrLoad('k', ['T', 'T:1'], () => 'not from Redis')).toBe('v')
+      expect(sent).toEqual(['evalsha'])
+      expect(await admin.exists(`${prefix}:l:k`)).toBe(0)
+      // After an invalidation the same single read finds the entry stale and takes the lock.
+      await cache.invalidate(['T:1'])
+      sent.length = 0
+      let afterInvalidation: string[] = []
+      await cache.getOrLoad('k', ['T', 'T:1'], () => {
+        afterInvalidation = [...sent]
+        return 'v2'
+      })
+      expect(afterInvalidation).toEqual(['evalsha'])
+      await cache.close()
     } finally {
       client.disconnect()
     }
