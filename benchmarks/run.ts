@@ -7,6 +7,7 @@ import { type DatabaseKind, openDatabase } from './fixtures/database.js'
 import { createRun, formatTables, renderSvg, writeJson } from './harness.js'
 import { busDelayScenario } from './scenarios/bus-delay.js'
 import { engineScenario } from './scenarios/engine.js'
+import { memoryScenario } from './scenarios/memory.js'
 import { prismaReads } from './scenarios/prisma-reads.js'
 import { readsRowCount, readsScenario } from './scenarios/reads.js'
 import { stampedeScenario } from './scenarios/stampede.js'
@@ -46,6 +47,7 @@ const run = createRun(
   (withRedis === undefined ? 2 : 13) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
 )
 await engineScenario(run, withRedis)
+await memoryScenario(run)
 if (withRedis !== undefined) await busDelayScenario(run, withRedis)
 // Enough rows that every miss of a full run reads one no earlier iteration read.
 const database = await openDatabase(databaseKind, quick ? 1_200 : 12_000)
