@@ -111,20 +111,22 @@ export function mariadbBackend(label: string): DialectBackend {
   }
 }
 
-/** A PostgreSQL schema of its own in the shared `test` database. */
-export function postgresBackend(label: string): DialectBackend {
+/** A pool whose every connection sees only `schema`, raw SQL included. */
+export function postgresPool(url: string, schema: string): pg.Pool {
+  return new pg.Pool({ connectionString: url, options: `-c search_path="${schema}"`, max: 8 })
+}
+
+/** A PostgreSQL schema of its own in the shared `test` database; other processes reach it by `connection()`. */
+export function postgresBackend(label: string): DialectBackend & { connection(): { url: string; schema: string } } {
   const ddl = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8')
   let schema: PgSchema | undefined
   let pool: pg.Pool | undefined
+  let url = ''
   return {
     async setup() {
       schema = await createPgSchema(label)
-      // Every connection of the pool sees only this schema, raw SQL included.
-      pool = new pg.Pool({
-        connectionString: await postgresUrl(),
-        options: `-c search_path="${schema.schema}"`,
-        max: 8,
-      })
+      url = await postgresUrl()
+      pool = postgresPool(url, schema.schema)
       await pool.query(ddl)
     },
     adapter: () => new PrismaPg(pool!, { schema: schema!.schema }),
@@ -148,5 +150,6 @@ export function postgresBackend(label: string): DialectBackend {
       await schema?.drop()
     },
     quote: (identifier) => `"${identifier}"`,
+    connection: () => ({ url, schema: schema!.schema }),
   }
 }

@@ -18,36 +18,10 @@ import {
   show,
   stepArbitrary,
 } from './model.js'
+import { diffSeed, EXPECTED_ERRORS, type Outcome, outcome } from './outcome.js'
 
 /** Enough for writes to meet most cached reads, within ~20 s per database on a shared two-core machine. */
 export const STEPS = Number(process.env.ORMCACHE_DIFF_STEPS ?? 2_500)
-const DEFAULT_SEED = 20_261_201
-
-export function diffSeed(): number {
-  const seed = Number(process.env.ORMCACHE_DIFF_SEED ?? DEFAULT_SEED)
-  if (!Number.isSafeInteger(seed))
-    throw new Error(`ORMCACHE_DIFF_SEED is not an integer: ${process.env.ORMCACHE_DIFF_SEED}`)
-  return seed
-}
-
-/** A value, or the error in the form two clients must agree on: its class and Prisma's code (messages may differ). */
-export type Outcome =
-  | { readonly value: unknown }
-  | { readonly error: { readonly class: string; readonly code?: unknown } }
-
-export async function outcome(action: () => PromiseLike<unknown>): Promise<Outcome> {
-  try {
-    return { value: await action() }
-  } catch (error) {
-    if (!(error instanceof Error)) throw error
-    const code = (error as { code?: unknown }).code
-    return { error: { class: error.constructor.name, ...(code !== undefined && { code }) } }
-  }
-}
-
-/** Errors a step may meet by design: constraint violations, missing rows, a rollback. Anything else is a bug in the step. */
-const EXPECTED_ERRORS = new Set(['PrismaClientKnownRequestError', Rollback.name])
-
 interface Tally {
   ran: number
   failed: number
