@@ -28,9 +28,6 @@ afterEach(() => {
 
 /** One worker process, its replies awaited one request at a time. */
 class Instance {
-  /** Invalidations this instance has published so far. */
-  published = 0
-
   constructor(
     readonly name: string,
     readonly process: ChildProcess,
@@ -110,8 +107,14 @@ describe('two processes sharing Redis and PostgreSQL', () => {
         if (reply.type !== 'read') throw new Error(`unexpected reply ${reply.type}`)
         checkedReads++
         if (!reply.equal) {
+          const diagnoses = []
+          for (const each of instances) {
+            const diagnosis = await each.request({ type: 'diagnose' })
+            if (diagnosis.type === 'diagnosis') diagnoses.push(`${each.name}: ${diagnosis.text}`)
+          }
           expect.fail(
-            `${instance.name} read ${JSON.stringify(op)} ${when}:\ncached:   ${reply.cached}\nuncached: ${reply.expected}`,
+            `${instance.name} read ${JSON.stringify(op)} ${when}:\ncached:   ${reply.cached}\nuncached: ${reply.expected}\n` +
+              diagnoses.join('\n'),
           )
         }
       }
@@ -127,9 +130,8 @@ describe('two processes sharing Redis and PostgreSQL', () => {
         const wrote = await from.request({ type: 'write', op: write })
         if (wrote.type !== 'wrote') throw new Error(`unexpected reply ${wrote.type}`)
         if (wrote.error !== undefined) failedWrites.set(write.kind, (failedWrites.get(write.kind) ?? 0) + 1)
-        if (wrote.localInvalidations > from.published) {
-          from.published = wrote.localInvalidations
-          const caughtUp = await to.request({ type: 'await-remote', count: from.published })
+        if (wrote.invalidated.length > 0) {
+          const caughtUp = await to.request({ type: 'await-remote', tagSets: wrote.invalidated })
           if (caughtUp.type !== 'caught-up') throw new Error(`unexpected reply ${caughtUp.type}`)
           delaysMs.push(Number(BigInt(caughtUp.receivedAt) - BigInt(wrote.returnedAt)) / 1e6)
         }

@@ -18,9 +18,18 @@ export interface WorkerConfig {
 export type WorkerRequest =
   | { readonly type: 'write'; readonly op: WriteOp }
   | { readonly type: 'read'; readonly op: ReadOp }
-  /** Resolves once `count` invalidations from other instances have arrived in all. */
-  | { readonly type: 'await-remote'; readonly count: number }
+  /**
+   * Resolves once invalidations from other instances have covered each of
+   * `tagSets` in turn (`null`: everything), counting only those that arrived
+   * after the ones matched by earlier requests.
+   */
+  | { readonly type: 'await-remote'; readonly tagSets: readonly TagSet[] }
+  /** The cache's counters and its latest invalidations, for a failure message. */
+  | { readonly type: 'diagnose' }
   | { readonly type: 'stop' }
+
+/** The tags of one invalidation; `null` for everything. */
+export type TagSet = readonly string[] | null
 
 export type WorkerReply =
   | { readonly type: 'ready' }
@@ -29,11 +38,13 @@ export type WorkerReply =
       readonly type: 'wrote'
       readonly error?: string
       readonly returnedAt: string
-      readonly localInvalidations: number
+      /** What this instance invalidated during the write. */
+      readonly invalidated: readonly TagSet[]
     }
   | { readonly type: 'read'; readonly equal: true }
   | { readonly type: 'read'; readonly equal: false; readonly cached: string; readonly expected: string }
   | { readonly type: 'caught-up'; readonly receivedAt: string }
+  | { readonly type: 'diagnosis'; readonly text: string }
   | { readonly type: 'failed'; readonly error: string }
   | {
       readonly type: 'stopped'
@@ -52,17 +63,24 @@ const options = {
 const cached = new DataSource(withCache(options, { redis: config.redisUrl, prefix: config.prefix, timeout: '3s' }))
 const plain = new DataSource(options)
 
-let localInvalidations = 0
-const remoteArrivals: bigint[] = []
+interface Invalidation {
+  readonly at: bigint
+  readonly tags: TagSet
+}
+const local: Invalidation[] = []
+const remote: Invalidation[] = []
+/** How far `await-remote` requests have matched `remote`. */
+let remoteCursor = 0
 const remoteWaiters = new Set<() => void>()
 subscribe('ormcache:invalidate', (message) => {
-  const { prefix, origin } = message as { prefix: string; origin: 'local' | 'remote' }
+  const { prefix, origin, tags } = message as { prefix: string; origin: 'local' | 'remote'; tags?: string[] }
   if (prefix !== config.prefix) return
+  const invalidation = { at: process.hrtime.bigint(), tags: tags ?? null }
   if (origin === 'local') {
-    localInvalidations++
+    local.push(invalidation)
     return
   }
-  remoteArrivals.push(process.hrtime.bigint())
+  remote.push(invalidation)
   for (const wake of remoteWaiters) wake()
 })
 
@@ -70,26 +88,46 @@ function send(reply: WorkerReply): void {
   process.send!(reply)
 }
 
-async function remoteArrival(count: number): Promise<bigint> {
-  const deadline = Date.now() + REMOTE_WAIT_MS
-  while (remoteArrivals.length < count) {
-    if (Date.now() > deadline) throw new Error(`only ${remoteArrivals.length} of ${count} invalidations arrived`)
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        remoteWaiters.delete(wake)
-        clearTimeout(timer)
-        resolve()
-      }
-      const timer = setTimeout(wake, deadline - Date.now())
-      remoteWaiters.add(wake)
-    })
+/** A replayed or merged invalidation may carry more tags than the one it stands for. */
+function covers(received: TagSet, wanted: TagSet): boolean {
+  if (received === null) return true
+  if (wanted === null) return false
+  return wanted.every((tag) => received.includes(tag))
+}
+
+function nextArrival(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const wake = () => {
+      remoteWaiters.delete(wake)
+      clearTimeout(timer)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      remoteWaiters.delete(wake)
+      reject(new Error(`no invalidation arrived for ${REMOTE_WAIT_MS} ms; received: ${describe(remote.slice(-5))}`))
+    }, REMOTE_WAIT_MS)
+    remoteWaiters.add(wake)
+  })
+}
+
+async function arrivalCovering(wanted: TagSet): Promise<bigint> {
+  for (;;) {
+    while (remoteCursor < remote.length) {
+      const received = remote[remoteCursor++]!
+      if (covers(received.tags, wanted)) return received.at
+    }
+    await nextArrival()
   }
-  return remoteArrivals[count - 1]!
+}
+
+function describe(invalidations: readonly Invalidation[]): string {
+  return JSON.stringify(invalidations.map(({ tags }) => tags))
 }
 
 async function handle(request: WorkerRequest): Promise<WorkerReply> {
   switch (request.type) {
     case 'write': {
+      const before = local.length
       let error: string | undefined
       try {
         await runWrite(cached, request.op, config.schema)
@@ -97,9 +135,10 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
         error = caught instanceof Error ? caught.message : String(caught)
       }
       const returnedAt = process.hrtime.bigint().toString()
+      const invalidated = local.slice(before).map(({ tags }) => tags)
       return error === undefined
-        ? { type: 'wrote', returnedAt, localInvalidations }
-        : { type: 'wrote', error, returnedAt, localInvalidations }
+        ? { type: 'wrote', returnedAt, invalidated }
+        : { type: 'wrote', error, returnedAt, invalidated }
     }
     case 'read': {
       const got = await runRead(cached, request.op)
@@ -113,8 +152,18 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
         expected: inspect(expected, { depth: 6 }),
       }
     }
-    case 'await-remote':
-      return { type: 'caught-up', receivedAt: (await remoteArrival(request.count)).toString() }
+    case 'await-remote': {
+      let receivedAt = 0n
+      for (const wanted of request.tagSets) receivedAt = await arrivalCovering(wanted)
+      return { type: 'caught-up', receivedAt: receivedAt.toString() }
+    }
+    case 'diagnose':
+      return {
+        type: 'diagnosis',
+        text:
+          `stats ${JSON.stringify(cacheOf(cached).stats())}; last local invalidations ${describe(local.slice(-4))}; ` +
+          `last remote ${describe(remote.slice(-4))} (matched up to ${remoteCursor} of ${remote.length})`,
+      }
     case 'stop': {
       const { l1Hits, l2Hits, loads } = cacheOf(cached).stats()
       await Promise.all([cached.destroy(), plain.destroy()])
