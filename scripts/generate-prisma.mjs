@@ -10,6 +10,7 @@ const schemas = [
   'test/adapters/prisma/schema.prisma',
   'test/adapters/prisma/sqlite/schema.prisma',
   'test/adapters/prisma/mariadb/schema.prisma',
+  'test/chaos/schema.prisma',
   'benchmarks/prisma/sqlite/schema.prisma',
   'benchmarks/prisma/postgresql/schema.prisma',
   'benchmarks/prisma/mysql/schema.prisma',

@@ -1,0 +1,178 @@
+// The coherence checker on hand-made histories: what it must flag and what it must not.
+import { describe, expect, test } from 'vitest'
+import {
+  checkHistory,
+  type Delivery,
+  describeViolation,
+  type Origin,
+  pairDeliveries,
+  type ReadRecord,
+  type WriteRecord,
+} from './history.js'
+import { seededRandom, zipfSampler } from './random.js'
+import { bucketOf, rowOfRank, rowsOfBucket } from './table.js'
+
+const TAGS = JSON.stringify(['ChaosRow', 'ChaosRow#1'])
+
+function write(worker: number, end: number, versions: [row: number, version: number][], invalidatedAt = end - 1) {
+  return {
+    worker,
+    op: 'update',
+    start: end - 2,
+    end,
+    versions: versions.map(([row, version]) => ({ row, version })),
+    invalidations: [{ at: invalidatedAt, tags: TAGS }],
+  } satisfies WriteRecord
+}
+
+function read(worker: number, origin: Origin, start: number, row: number, version: number): ReadRecord {
+  return { worker, op: 'by-id', origin, start, end: start + 1, seen: [{ rows: [row], versionSum: version }] }
+}
+
+const check = (reads: ReadRecord[], writes: WriteRecord[], deliveries: Delivery[] = [], l1Allowance = 0) =>
+  checkHistory(reads, writes, { initialVersion: 0, l1Allowance, deliveries })
+
+describe('checkHistory', () => {
+  const written = write(0, 100, [[1, 1]])
+
+  test('flags a read from the database or Redis older than a write returned before it began', () => {
+    for (const origin of ['database', 'l2', 'bypass'] as const) {
+      const { violations } = check([read(1, origin, 101, 1, 0)], [written])
+      expect(violations).toHaveLength(1)
+      expect(violations[0]?.expectedAtLeast).toBe(1)
+    }
+  })
+
+  test('does not flag a read that began before the write returned, nor one that saw it', () => {
+    expect(check([read(1, 'database', 99, 1, 0)], [written]).violations).toEqual([])
+    expect(check([read(1, 'l2', 101, 1, 1)], [written]).violations).toEqual([])
+    // Newer than anything returned: a write still under way, already committed.
+    expect(check([read(1, 'database', 101, 1, 2)], [written]).violations).toEqual([])
+  })
+
+  test("another process's L1 may serve the old version until the invalidation reached it, not after", () => {
+    const delivered: Delivery[] = [{ write: written, receiver: 1, at: 103 }]
+    const before = check([read(1, 'l1', 102, 1, 0)], [written], delivered)
+    expect(before.violations).toEqual([])
+    expect(before.l1Staleness).toEqual([2])
+    expect(check([read(1, 'l1', 103.5, 1, 0)], [written], delivered).violations).toHaveLength(1)
+    // A delivery measured before the write returned does not make the read's window start earlier.
+    const early: Delivery[] = [{ write: written, receiver: 1, at: 99 }]
+    expect(check([read(1, 'l1', 99.5, 1, 0)], [written], early).violations).toEqual([])
+  })
+
+  test("the writer's own L1 gets no allowance: read-your-writes", () => {
+    const delivered: Delivery[] = [{ write: written, receiver: 1, at: 150 }]
+    expect(check([read(0, 'l1', 101, 1, 0)], [written], delivered, 1_000).violations).toHaveLength(1)
+  })
+
+  test('an L2 read gets no allowance even while the bus message is on its way', () => {
+    const delivered: Delivery[] = [{ write: written, receiver: 1, at: 150 }]
+    expect(check([read(1, 'l2', 101, 1, 0)], [written], delivered).violations).toHaveLength(1)
+  })
+
+  test('an unmeasured delivery falls back on the allowance after the write returned', () => {
+    expect(check([read(1, 'l1', 104, 1, 0)], [written], [], 5).violations).toEqual([])
+    expect(check([read(1, 'l1', 106, 1, 0)], [written], [], 5).violations).toHaveLength(1)
+  })
+
+  test('the highest version returned counts, whatever order the writes returned in', () => {
+    const writes = [write(0, 100, [[1, 2]]), write(2, 105, [[1, 1]])]
+    expect(check([read(1, 'database', 101, 1, 1)], writes).violations).toHaveLength(1)
+    expect(check([read(1, 'database', 106, 1, 2)], writes).violations).toEqual([])
+  })
+
+  test('a sum over rows must reach the sum of their versions committed before it', () => {
+    const writes = [write(0, 100, [[1, 1]]), write(0, 100, [[2, 3]])]
+    const sum = (versionSum: number): ReadRecord => ({
+      worker: 1,
+      op: 'sum',
+      origin: 'l2',
+      start: 101,
+      end: 102,
+      seen: [{ rows: [1, 2, 3], versionSum }],
+    })
+    expect(check([sum(3)], writes).violations).toHaveLength(1)
+    expect(check([sum(4)], writes).violations).toEqual([])
+  })
+
+  test('the description shows the writes and reads of the rows around the stale read', () => {
+    const stale = read(1, 'l2', 101, 1, 0)
+    const reads = [read(2, 'database', 90, 1, 0), stale, read(2, 'database', 300, 1, 1)]
+    const [violation] = check(reads, [written]).violations
+    const text = describeViolation(violation!, reads, [written])
+    expect(text).toContain('worker 0 update wrote row 1 = v1')
+    expect(text).toContain('worker 1 by-id from l2 saw 1 = 0  <== STALE')
+    expect(text).toContain('worker 2 by-id from database saw 1 = 0')
+    expect(text).not.toContain('saw 1 = 1')
+  })
+})
+
+describe('pairDeliveries', () => {
+  test('pairs the n-th receipt of a tag set at a worker with the n-th invalidation of it by the others', () => {
+    const first = write(0, 10, [[1, 1]], 9)
+    const second = write(2, 20, [[1, 2]], 19)
+    const receipts = [
+      { worker: 1, at: 12, tags: TAGS },
+      { worker: 1, at: 21, tags: TAGS },
+      { worker: 2, at: 11, tags: TAGS },
+      { worker: 0, at: 22, tags: TAGS },
+    ]
+    const deliveries = pairDeliveries([first, second], receipts)
+    const summary = deliveries.map(({ write, receiver, at }) => [write.worker, receiver, at]).sort()
+    expect(summary).toEqual([
+      [0, 1, 12],
+      [0, 2, 11],
+      [2, 0, 22],
+      [2, 1, 21],
+    ])
+  })
+
+  test("a write's delivery is when the last of its invalidations arrived; other tags do not pair", () => {
+    const other = JSON.stringify(['Other'])
+    const twice: WriteRecord = {
+      ...write(0, 10, [[1, 1]]),
+      invalidations: [
+        { at: 8, tags: TAGS },
+        { at: 9, tags: other },
+      ],
+    }
+    const deliveries = pairDeliveries(
+      [twice],
+      [
+        { worker: 1, at: 11, tags: TAGS },
+        { worker: 1, at: 14, tags: other },
+      ],
+    )
+    expect(deliveries.map(({ receiver, at }) => [receiver, at])).toEqual([[1, 14]])
+    expect(pairDeliveries([twice], [{ worker: 1, at: 11, tags: JSON.stringify(['Unrelated']) }])).toEqual([])
+  })
+})
+
+describe('row choice', () => {
+  test('the Zipf sampler is seeded, stays in range and favours low ranks', () => {
+    const draws = (seed: number) => {
+      const sample = zipfSampler(300, 1.1, seededRandom(seed))
+      return Array.from({ length: 20_000 }, sample)
+    }
+    const values = draws(7)
+    expect(draws(7)).toEqual(values)
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(1)
+    expect(Math.max(...values)).toBeLessThanOrEqual(300)
+    const count = (rank: number) => values.filter((value) => value === rank).length
+    // P(1) / P(2) = 2^1.1 ≈ 2.14; rank 1 alone takes about 16% of the draws.
+    expect(count(1) / count(2)).toBeGreaterThan(1.8)
+    expect(count(1) / count(2)).toBeLessThan(2.5)
+    expect(count(1) / values.length).toBeGreaterThan(0.13)
+  })
+
+  test('partitions by ORM take alternate buckets, so their rows never meet', () => {
+    const prisma = Array.from({ length: 150 }, (_, index) => rowOfRank(index + 1, 0, 2, 10))
+    const typeorm = Array.from({ length: 150 }, (_, index) => rowOfRank(index + 1, 1, 2, 10))
+    expect(prisma.slice(0, 12)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 21, 22])
+    expect(typeorm.slice(0, 3)).toEqual([11, 12, 13])
+    expect(new Set([...prisma, ...typeorm]).size).toBe(300)
+    expect(prisma.every((row) => bucketOf(row, 10) % 2 === 0)).toBe(true)
+    expect(rowsOfBucket(1, 10, 300)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+  })
+})

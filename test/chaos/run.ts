@@ -1,0 +1,317 @@
+// Runs the coherence checker: worker processes (Prisma and TypeORM) on one
+// private PostgreSQL schema and one Redis prefix, their histories collected
+// and checked, the figures summarized. The short run in `npm test` and the
+// long one of `npm run test:chaos` both call `runChaos`.
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import type { CacheStats } from '../../src/index.js'
+import { createPgSchema } from '../helpers/databases.js'
+import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
+import { postgresUrl, redisUrl } from '../helpers/services.js'
+import {
+  checkHistory,
+  describeViolation,
+  type Origin,
+  pairDeliveries,
+  percentile,
+  type ReadRecord,
+  type Receipt,
+  type Violation,
+  type WriteRecord,
+} from './history.js'
+import { INITIAL_VERSION, TABLE, tableStatements } from './table.js'
+import type { FromWorker, Orm, RowSharing, ToWorker, WorkerConfig } from './worker.js'
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
+// The TypeORM process tests' loader: it compiles each source with tsconfig.json's options.
+const HOOKS = new URL('../adapters/typeorm/processes/typescript-hooks.mjs', import.meta.url).href
+const REGISTER_HOOKS = `data:text/javascript,import{register}from"node:module";register(${JSON.stringify(HOOKS)})`
+/** Time between the start signal and the first operation, so every worker starts together. */
+const START_LEAD_MS = 200
+const MAX_VIOLATIONS_SHOWN = 5
+
+export interface ChaosOptions {
+  /** One entry per worker process: its ORM. */
+  readonly workers: readonly Orm[]
+  readonly durationMs: number
+  readonly rows: number
+  readonly bucketSize: number
+  readonly rowsOf: RowSharing
+  readonly zipfExponent: number
+  readonly concurrency: number
+  /** Operations per second per worker. */
+  readonly rate: number
+  readonly writeRatio: number
+  readonly rollbackRatio: number
+  readonly seed: number
+}
+
+export const DEFAULT_OPTIONS: Omit<ChaosOptions, 'workers' | 'durationMs'> = {
+  rows: 300,
+  bucketSize: 10,
+  rowsOf: 'by-orm',
+  zipfExponent: 1.1,
+  concurrency: 2,
+  rate: 400,
+  writeRatio: 0.15,
+  rollbackRatio: 0.3,
+  seed: 1,
+}
+
+export interface ChaosReport {
+  readonly options: ChaosOptions
+  readonly reads: number
+  readonly writes: number
+  readonly rolledBack: number
+  readonly failures: Readonly<Record<string, { readonly count: number; readonly first: string }>>
+  readonly origins: Readonly<Record<Origin, number>>
+  readonly violations: readonly Violation[]
+  /** The histories around the first violations, ready to print. */
+  readonly violationReports: readonly string[]
+  /** Rows whose final version is not the number of committed writes to them: a write lost or doubled. */
+  readonly lostWrites: readonly string[]
+  /** Largest "served from L1 after another process's write had returned", in ms (within the bus delay). */
+  readonly maxL1StalenessMs: number
+  readonly l1StaleReads: number
+  /** Write returned → invalidation received by another worker, in ms, over every pair measured. */
+  readonly lag: { readonly p50: number; readonly p99: number; readonly max: number; readonly count: number }
+  readonly l1AllowanceMs: number
+  readonly stats: readonly CacheStats[]
+  readonly unattributedInvalidations: number
+  readonly wallMs: number
+}
+
+/** A worker process and the records it streamed. */
+interface Running {
+  readonly child: ChildProcess
+  readonly messages: FromWorker[]
+  next(type: FromWorker['type']): Promise<FromWorker>
+}
+
+function start(config: WorkerConfig, sink: { reads: ReadRecord[]; writes: WriteRecord[]; receipts: Receipt[] }) {
+  const child = fork(WORKER, [JSON.stringify(config)], {
+    execArgv: ['--import', REGISTER_HOOKS],
+    serialization: 'advanced',
+    stdio: 'inherit',
+  })
+  const messages: FromWorker[] = []
+  const waiters = new Map<string, (message: FromWorker) => void>()
+  let exited: Error | undefined
+  const failWaiters = new Set<(error: Error) => void>()
+  child.on('message', (message: FromWorker) => {
+    if (message.type === 'records') {
+      for (const read of message.reads) sink.reads.push(read)
+      for (const write of message.writes) sink.writes.push(write)
+      for (const receipt of message.receipts) sink.receipts.push(receipt)
+      return
+    }
+    messages.push(message)
+    waiters.get(message.type)?.(message)
+  })
+  child.on('exit', (code, signal) => {
+    exited = new Error(`chaos worker ${config.worker} (${config.orm}) exited with ${code ?? signal}`)
+    for (const fail of failWaiters) fail(exited)
+  })
+  const running: Running = {
+    child,
+    messages,
+    next(type) {
+      const arrived = messages.find((message) => message.type === type)
+      if (arrived !== undefined) return Promise.resolve(arrived)
+      if (exited !== undefined) return Promise.reject(exited)
+      return new Promise((resolve, reject) => {
+        failWaiters.add(reject)
+        waiters.set(type, (message) => {
+          failWaiters.delete(reject)
+          resolve(message)
+        })
+      })
+    },
+  }
+  return running
+}
+
+function send(worker: Running, message: ToWorker): void {
+  worker.child.send(message)
+}
+
+async function createTable(url: string, schema: string, options: ChaosOptions): Promise<void> {
+  const client = new pg.Client({ connectionString: url, options: `-c search_path="${schema}"` })
+  await client.connect()
+  try {
+    for (const statement of tableStatements(options.rows, options.bucketSize)) await client.query(statement)
+  } finally {
+    await client.end()
+  }
+}
+
+async function finalVersions(url: string, schema: string): Promise<Map<number, number>> {
+  const client = new pg.Client({ connectionString: url, options: `-c search_path="${schema}"` })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ id: number; version: number }>(`SELECT id, version FROM ${TABLE}`)
+    return new Map(rows.map(({ id, version }) => [id, version]))
+  } finally {
+    await client.end()
+  }
+}
+
+/** Every committed write bumped each of its rows once: a row's final version is how many did. */
+function lostWrites(writes: readonly WriteRecord[], finals: ReadonlyMap<number, number>): string[] {
+  const committed = new Map<number, number>()
+  for (const write of writes) for (const { row } of write.versions) committed.set(row, (committed.get(row) ?? 0) + 1)
+  const problems: string[] = []
+  for (const [row, version] of finals) {
+    const expected = INITIAL_VERSION + (committed.get(row) ?? 0)
+    if (version !== expected)
+      problems.push(`row ${row}: version ${version} in the database, ${expected} writes returned`)
+  }
+  return problems
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  if (options.rows % (2 * options.bucketSize) !== 0)
+    throw new RangeError(`rows (${options.rows}) must be a multiple of two buckets (${2 * options.bucketSize})`)
+  const began = performance.now()
+  const database = await createPgSchema('chaos')
+  const prefix = uniquePrefix('chaos')
+  const baseUrl = await postgresUrl()
+  const redis = await redisUrl()
+  const workers: Running[] = []
+  const sink = { reads: [] as ReadRecord[], writes: [] as WriteRecord[], receipts: [] as Receipt[] }
+  try {
+    await createTable(baseUrl, database.schema, options)
+    options.workers.forEach((orm, worker) => {
+      const config: WorkerConfig = {
+        worker,
+        orm,
+        postgresUrl: baseUrl,
+        schema: database.schema,
+        redisUrl: redis,
+        prefix,
+        seed: options.seed * 1_000 + worker,
+        rows: options.rows,
+        bucketSize: options.bucketSize,
+        rowsOf: options.rowsOf,
+        zipfExponent: options.zipfExponent,
+        concurrency: options.concurrency,
+        rate: options.rate,
+        writeRatio: options.writeRatio,
+        rollbackRatio: options.rollbackRatio,
+      }
+      workers.push(start(config, sink))
+    })
+    await Promise.all(workers.map((worker) => worker.next('ready')))
+    const endAt = performance.timeOrigin + performance.now() + START_LEAD_MS + options.durationMs
+    for (const worker of workers) send(worker, { type: 'start', endAt })
+    const finished = await Promise.all(workers.map((worker) => worker.next('finished')))
+    for (const worker of workers) send(worker, { type: 'stop' })
+    const stopped = await Promise.all(workers.map((worker) => worker.next('stopped')))
+    const finals = await finalVersions(baseUrl, database.schema)
+    return analyse(options, sink, finished, stopped, finals, performance.now() - began)
+  } finally {
+    for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL')
+    const admin = new Redis(redis)
+    await deleteKeysWithPrefix(admin, prefix).finally(() => admin.disconnect())
+    await database.drop()
+  }
+}
+
+function analyse(
+  options: ChaosOptions,
+  { reads, writes, receipts }: { reads: ReadRecord[]; writes: WriteRecord[]; receipts: Receipt[] },
+  finished: readonly FromWorker[],
+  stopped: readonly FromWorker[],
+  finals: ReadonlyMap<number, number>,
+  wallMs: number,
+): ChaosReport {
+  const deliveries = pairDeliveries(writes, receipts)
+  const lags = deliveries.map(({ write, at }) => at - write.end)
+  const maxLag = lags.length === 0 ? 0 : Math.max(...lags)
+  // Writes whose delivery was not measured get the largest delay measured in the run.
+  const l1AllowanceMs = Math.max(0, maxLag)
+  const { violations, l1Staleness } = checkHistory(reads, writes, {
+    initialVersion: INITIAL_VERSION,
+    l1Allowance: l1AllowanceMs,
+    deliveries,
+  })
+  const origins: Record<Origin, number> = { l1: 0, l2: 0, database: 0, stale: 0, bypass: 0 }
+  for (const read of reads) origins[read.origin]++
+  const failures: Record<string, { count: number; first: string }> = {}
+  let rolledBack = 0
+  for (const message of finished) {
+    if (message.type !== 'finished') continue
+    rolledBack += message.rolledBack
+    for (const [op, failure] of Object.entries(message.failures)) {
+      const total = failures[op] ?? { count: 0, first: failure.first }
+      total.count += failure.count
+      failures[op] = total
+    }
+  }
+  const stats: CacheStats[] = []
+  let unattributedInvalidations = 0
+  for (const message of stopped) {
+    if (message.type !== 'stopped') continue
+    stats.push(message.stats)
+    unattributedInvalidations += message.unattributedInvalidations
+  }
+  return {
+    options,
+    reads: reads.length,
+    writes: writes.length,
+    rolledBack,
+    failures,
+    origins,
+    violations,
+    violationReports: violations
+      .slice(0, MAX_VIOLATIONS_SHOWN)
+      .map((violation) => describeViolation(violation, reads, writes)),
+    lostWrites: lostWrites(writes, finals),
+    maxL1StalenessMs: l1Staleness.length === 0 ? 0 : Math.max(...l1Staleness),
+    l1StaleReads: l1Staleness.length,
+    lag: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: maxLag, count: lags.length },
+    l1AllowanceMs,
+    stats,
+    unattributedInvalidations,
+    wallMs,
+  }
+}
+
+const share = (part: number, whole: number) => `${((100 * part) / Math.max(1, whole)).toFixed(1)}%`
+
+/** The report as printed after a run: figures first, then the histories around violations. */
+export function formatReport(report: ChaosReport): string {
+  const { options, origins, lag } = report
+  const byOrm = options.workers.reduce<Record<string, number>>((counts, orm) => {
+    counts[orm] = (counts[orm] ?? 0) + 1
+    return counts
+  }, {})
+  const lines = [
+    `coherence checker: ${options.workers.length} workers (${Object.entries(byOrm)
+      .map(([orm, count]) => `${count} ${orm}`)
+      .join(
+        ', ',
+      )}), ${(options.durationMs / 1_000).toFixed(0)} s, ${options.rows} rows (Zipf s=${options.zipfExponent}), ` +
+      `rows ${options.rowsOf}, seed ${options.seed}, wall ${(report.wallMs / 1_000).toFixed(1)} s`,
+    `  reads ${report.reads}, writes ${report.writes} committed + ${report.rolledBack} rolled back, failed operations ${Object.values(
+      report.failures,
+    ).reduce((sum, failure) => sum + failure.count, 0)}`,
+    `  served from: L1 ${share(origins.l1, report.reads)}, L2 ${share(origins.l2, report.reads)}, database ${share(
+      origins.database,
+      report.reads,
+    )}, stale (swr) ${share(origins.stale, report.reads)}, bypass ${share(origins.bypass, report.reads)}`,
+    `  stale reads: ${report.violations.length}; lost writes: ${report.lostWrites.length}`,
+    `  L1 reads behind another process's write (allowed, within the bus delay): ${report.l1StaleReads}, max ${report.maxL1StalenessMs.toFixed(2)} ms`,
+    `  invalidation lag (write returned → other worker received), ${lag.count} pairs: p50 ${lag.p50.toFixed(2)} ms, ` +
+      `p99 ${lag.p99.toFixed(2)} ms, max ${lag.max.toFixed(2)} ms; L1 allowance for unmeasured deliveries ${report.l1AllowanceMs.toFixed(2)} ms`,
+  ]
+  if (report.unattributedInvalidations > 0)
+    lines.push(`  invalidations published outside any operation (not paired): ${report.unattributedInvalidations}`)
+  for (const [op, failure] of Object.entries(report.failures))
+    lines.push(`  FAILED ${op} ×${failure.count}: ${failure.first}`)
+  for (const problem of report.lostWrites.slice(0, 10)) lines.push(`  LOST ${problem}`)
+  for (const text of report.violationReports) lines.push(text)
+  return lines.join('\n')
+}

@@ -1,0 +1,368 @@
+// One app instance of the coherence checker, in a process of its own (run with
+// test/adapters/typeorm/processes/typescript-hooks.mjs, which compiles the
+// sources under test): a Prisma or a TypeORM client cached by ormcache on the
+// shared schema and Redis prefix, making seeded random reads and writes until
+// the parent's deadline and streaming what it did, with times, to the parent.
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { subscribe } from 'node:diagnostics_channel'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { inspect } from 'node:util'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { DataSource } from 'typeorm'
+import { prismaCache } from '../../adapters/prisma/index.js'
+import { cacheOf, withCache } from '../../adapters/typeorm/index.js'
+import type { CacheStats } from '../../src/index.js'
+import { PrismaClient } from './generated/client.js'
+import type { Observation, Origin, ReadRecord, Receipt, WriteRecord } from './history.js'
+import { distinct, seededRandom, zipfSampler } from './random.js'
+import { bucketOf, ChaosRowEntity, rowOfRank, rowsOfBucket } from './table.js'
+
+export type Orm = 'prisma' | 'typeorm'
+export type RowSharing = 'shared' | 'by-orm'
+
+export interface WorkerConfig {
+  readonly worker: number
+  readonly orm: Orm
+  readonly postgresUrl: string
+  readonly schema: string
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly seed: number
+  readonly rows: number
+  readonly bucketSize: number
+  /**
+   * `shared`: every worker reads and writes every row. `by-orm`: Prisma workers use the even buckets,
+   * TypeORM workers the odd ones, as two apps sharing a database and a Redis prefix but no rows
+   * (the adapters' tags differ, so one ORM's writes do not invalidate the other's reads).
+   */
+  readonly rowsOf: RowSharing
+  readonly zipfExponent: number
+  /** Operations in flight at once in this process. */
+  readonly concurrency: number
+  /** Operations per second this process aims at, all loops together: bounds the load on a shared machine. */
+  readonly rate: number
+  /** Share of operations that write. */
+  readonly writeRatio: number
+  /** Share of interactive transactions that roll back. */
+  readonly rollbackRatio: number
+}
+
+export type ToWorker = { readonly type: 'start'; readonly endAt: number } | { readonly type: 'stop' }
+
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | {
+      readonly type: 'records'
+      readonly reads: readonly ReadRecord[]
+      readonly writes: readonly WriteRecord[]
+      readonly receipts: readonly Receipt[]
+    }
+  | {
+      readonly type: 'finished'
+      readonly rolledBack: number
+      /** Operations that threw, by op: how many and the first error. */
+      readonly failures: Readonly<Record<string, { readonly count: number; readonly first: string }>>
+    }
+  | { readonly type: 'stopped'; readonly stats: CacheStats; readonly unattributedInvalidations: number }
+
+const FLUSH_INTERVAL_MS = 200
+
+const config = JSON.parse(process.argv[2] ?? '') as WorkerConfig
+const now = () => performance.timeOrigin + performance.now()
+const send = (message: FromWorker) => process.send!(message)
+
+/** What the cache reported during one operation, collected through its async context. */
+interface OperationContext {
+  origin?: Origin
+  readonly invalidations: { at: number; tags: string }[]
+}
+const context = new AsyncLocalStorage<OperationContext>()
+let reads: ReadRecord[] = []
+let writes: WriteRecord[] = []
+let receipts: Receipt[] = []
+let unattributedInvalidations = 0
+
+subscribe('ormcache:invalidate', (message) => {
+  const { prefix, tags, origin } = message as { prefix: string; tags?: readonly string[]; origin: string }
+  if (prefix !== config.prefix) return
+  const at = now()
+  const encoded = JSON.stringify(tags ?? '*')
+  if (origin === 'remote') {
+    receipts.push({ worker: config.worker, at, tags: encoded })
+    return
+  }
+  const operation = context.getStore()
+  if (operation === undefined) unattributedInvalidations++
+  else operation.invalidations.push({ at, tags: encoded })
+})
+// TypeORM has no withInfo: a hit event in the read's own async context says which tier served it.
+subscribe('ormcache:hit', (message) => {
+  const { prefix, tier } = message as { prefix: string; tier: 'l1' | 'l2' }
+  const operation = context.getStore()
+  if (prefix === config.prefix && operation !== undefined) operation.origin = tier
+})
+
+class RolledBack extends Error {}
+
+interface ReadResult {
+  readonly origin: Origin
+  readonly seen: Observation[]
+}
+type RowVersions = { row: number; version: number }[]
+
+/** The operations, the same for both ORMs. */
+interface Client {
+  readById(id: number): Promise<ReadResult>
+  readList(bucket: number): Promise<ReadResult>
+  readSum(bucket: number): Promise<ReadResult>
+  updateOne(id: number): Promise<RowVersions>
+  updateMany(ids: readonly number[]): Promise<RowVersions>
+  /** Bumps `ids` one statement at a time in an interactive transaction; throws RolledBack after them when `rollback`. */
+  transaction(ids: readonly number[], rollback: boolean): Promise<RowVersions>
+  /** Connects; resolves when reads and writes may start. */
+  open(): Promise<void>
+  stats(): CacheStats
+  ready(): boolean
+  close(): Promise<void>
+}
+
+const cacheOptions = { redis: config.redisUrl, prefix: config.prefix, timeout: '3s' } as const
+const bucketRows = (bucket: number) => rowsOfBucket(bucket, config.bucketSize, config.rows)
+
+function listObservations(bucket: number, found: readonly { id: number; version: number }[]): Observation[] {
+  const expected = bucketRows(bucket)
+  if (found.length !== expected.length)
+    throw new Error(`bucket ${bucket}: ${found.length} rows, not ${expected.length}`)
+  return found.map(({ id, version }) => ({ rows: [id], versionSum: version }))
+}
+
+function prismaClient(): Client {
+  const adapter = new PrismaPg({ connectionString: config.postgresUrl, max: 4 }, { schema: config.schema })
+  const prisma = new PrismaClient({ adapter, errorFormat: 'minimal' }).$extends(prismaCache(cacheOptions))
+  const info = prisma.$cache.withInfo
+  return {
+    async readById(id) {
+      const { data, info: served } = await info(() => prisma.chaosRow.findUnique({ where: { id } }))
+      if (data === null) throw new Error(`row ${id} missing`)
+      return { origin: served.origin, seen: [{ rows: [id], versionSum: data.version }] }
+    },
+    async readList(bucket) {
+      const { data, info: served } = await info(() => prisma.chaosRow.findMany({ where: { bucket } }))
+      return { origin: served.origin, seen: listObservations(bucket, data) }
+    },
+    async readSum(bucket) {
+      const { data, info: served } = await info(() =>
+        prisma.chaosRow.aggregate({ where: { bucket }, _sum: { version: true } }),
+      )
+      return { origin: served.origin, seen: [{ rows: bucketRows(bucket), versionSum: data._sum.version ?? 0 }] }
+    },
+    async updateOne(id) {
+      const row = await prisma.chaosRow.update({ where: { id }, data: { version: { increment: 1 } } })
+      return [{ row: row.id, version: row.version }]
+    },
+    async updateMany(ids) {
+      const changed = await prisma.chaosRow.updateManyAndReturn({
+        where: { id: { in: [...ids] } },
+        data: { version: { increment: 1 } },
+      })
+      return changed.map((row) => ({ row: row.id, version: row.version }))
+    },
+    transaction(ids, rollback) {
+      return prisma.$transaction(async (tx) => {
+        const changed: RowVersions = []
+        for (const id of ids) {
+          const row = await tx.chaosRow.update({ where: { id }, data: { version: { increment: 1 } } })
+          changed.push({ row: row.id, version: row.version })
+        }
+        if (rollback) throw new RolledBack()
+        return changed
+      })
+    },
+    // Prisma connects on the first query; the cache's Redis connections are opened by the extension.
+    open: async () => {},
+    stats: () => prisma.$cache.stats(),
+    ready: () => prisma.$cache.stats().bus === 'live' && prisma.$cache.stats().redis === 'up',
+    close: () => prisma.$disconnect(),
+  }
+}
+
+function typeormClient(): Client {
+  const dataSource = new DataSource(
+    withCache(
+      { type: 'postgres', url: config.postgresUrl, schema: config.schema, entities: [ChaosRowEntity], poolSize: 4 },
+      cacheOptions,
+    ),
+  )
+  const repository = dataSource.getRepository(ChaosRowEntity)
+  const origin = (): Origin => context.getStore()?.origin ?? 'database'
+  const returned = (raw: unknown): RowVersions =>
+    (raw as { id: number; version: number }[]).map(({ id, version }) => ({ row: id, version }))
+  return {
+    async readById(id) {
+      const row = await repository.findOneBy({ id })
+      if (row === null) throw new Error(`row ${id} missing`)
+      return { origin: origin(), seen: [{ rows: [id], versionSum: row.version }] }
+    },
+    async readList(bucket) {
+      const found = await repository.findBy({ bucket })
+      return { origin: origin(), seen: listObservations(bucket, found) }
+    },
+    async readSum(bucket) {
+      const sum = await repository.sum('version', { bucket })
+      return { origin: origin(), seen: [{ rows: bucketRows(bucket), versionSum: sum ?? 0 }] }
+    },
+    async updateOne(id) {
+      const result = await repository
+        .createQueryBuilder()
+        .update()
+        .set({ version: () => 'version + 1' })
+        .where('id = :id', { id })
+        .returning(['id', 'version'])
+        .execute()
+      return returned(result.raw)
+    },
+    async updateMany(ids) {
+      const result = await repository
+        .createQueryBuilder()
+        .update()
+        .set({ version: () => 'version + 1' })
+        .where('id IN (:...ids)', { ids })
+        .returning(['id', 'version'])
+        .execute()
+      return returned(result.raw)
+    },
+    transaction(ids, rollback) {
+      return dataSource.transaction(async (manager) => {
+        const changed: RowVersions = []
+        for (const id of ids) {
+          await manager.increment(ChaosRowEntity, { id }, 'version', 1)
+          const row = await manager.findOneByOrFail(ChaosRowEntity, { id })
+          changed.push({ row: id, version: row.version })
+        }
+        if (rollback) throw new RolledBack()
+        return changed
+      })
+    },
+    async open() {
+      await dataSource.initialize()
+    },
+    stats: () => cacheOf(dataSource).stats(),
+    ready: () => dataSource.isInitialized && cacheOf(dataSource).stats().bus === 'live',
+    async close() {
+      await dataSource.destroy()
+    },
+  }
+}
+
+const random = seededRandom(config.seed)
+const pickRow = rowChooser()
+// Several rows in id order: concurrent transactions then lock them in the same order, never deadlocking.
+const pickRows = () => distinct(pickRow, 2 + Math.floor(random() * 3)).sort((a, b) => a - b)
+let rolledBack = 0
+
+/** Zipf over this worker's rows: rank 1, the hottest, is the first row of its first bucket. */
+function rowChooser(): () => number {
+  if (config.rowsOf === 'shared') return zipfSampler(config.rows, config.zipfExponent, random)
+  const rank = zipfSampler(config.rows / 2, config.zipfExponent, random)
+  const partition = config.orm === 'prisma' ? 0 : 1
+  return () => rowOfRank(rank(), partition, 2, config.bucketSize)
+}
+const failures: Record<string, { count: number; first: string }> = {}
+
+async function read(op: string, run: () => Promise<ReadResult>): Promise<void> {
+  const operation: OperationContext = { invalidations: [] }
+  const start = now()
+  const { origin, seen } = await context.run(operation, run)
+  reads.push({ worker: config.worker, op: `${config.orm} ${op}`, origin, start, end: now(), seen })
+}
+
+async function write(op: string, run: () => Promise<RowVersions>): Promise<void> {
+  const operation: OperationContext = { invalidations: [] }
+  const start = now()
+  try {
+    const versions = await context.run(operation, run)
+    const end = now()
+    writes.push({
+      worker: config.worker,
+      op: `${config.orm} ${op}`,
+      start,
+      end,
+      versions,
+      invalidations: operation.invalidations,
+    })
+  } catch (error) {
+    if (!(error instanceof RolledBack)) throw error
+    rolledBack++
+  }
+}
+
+/** One random operation: mostly reads of the three kinds, else one of the three kinds of write. */
+function operation(client: Client): [string, () => Promise<void>] {
+  const row = pickRow()
+  const bucket = bucketOf(row, config.bucketSize)
+  if (random() >= config.writeRatio) {
+    const choice = random()
+    if (choice < 0.6) return ['by-id', () => read('by-id', () => client.readById(row))]
+    if (choice < 0.8) return ['list', () => read('list', () => client.readList(bucket))]
+    return ['sum', () => read('sum', () => client.readSum(bucket))]
+  }
+  const choice = random()
+  if (choice < 0.6) return ['update', () => write('update', () => client.updateOne(row))]
+  const rows = pickRows()
+  if (choice < 0.8) return ['update-many', () => write('update-many', () => client.updateMany(rows))]
+  const rollback = random() < config.rollbackRatio
+  return ['transaction', () => write('transaction', () => client.transaction(rows, rollback))]
+}
+
+async function loop(client: Client, endAt: number): Promise<void> {
+  const intervalMs = (1_000 * config.concurrency) / config.rate
+  let next = now()
+  while (now() < endAt) {
+    const [op, run] = operation(client)
+    try {
+      await run()
+    } catch (error) {
+      const failure = failures[`${config.orm} ${op}`] ?? { count: 0, first: inspect(error) }
+      failure.count++
+      failures[`${config.orm} ${op}`] = failure
+    }
+    // Paced, not flat out: the machine's cores are shared with other tests.
+    next += intervalMs
+    const ahead = next - now()
+    if (ahead > 0) await sleep(ahead)
+    else next = now()
+  }
+}
+
+function flush(): void {
+  if (reads.length + writes.length + receipts.length === 0) return
+  send({ type: 'records', reads, writes, receipts })
+  reads = []
+  writes = []
+  receipts = []
+}
+
+const client = config.orm === 'prisma' ? prismaClient() : typeormClient()
+await client.open()
+// Until its bus subscription is live the engine does not trust its L1: wait, so every read can use it.
+while (!client.ready()) await sleep(5)
+
+process.on('message', (message: ToWorker) => {
+  if (message.type === 'start') {
+    const flusher = setInterval(flush, FLUSH_INTERVAL_MS)
+    void Promise.all(Array.from({ length: config.concurrency }, () => loop(client, message.endAt))).then(() => {
+      clearInterval(flusher)
+      flush()
+      send({ type: 'finished', rolledBack, failures })
+    })
+    return
+  }
+  // Receipts of the others' last writes keep arriving until the parent says every worker has finished.
+  flush()
+  const stats = client.stats()
+  void client.close().then(() => {
+    send({ type: 'stopped', stats, unattributedInvalidations })
+    process.disconnect()
+  })
+})
+send({ type: 'ready' })
