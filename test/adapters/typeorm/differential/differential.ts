@@ -50,7 +50,8 @@ const params: fc.Arbitrary<Params> = fc.record({
   b: small,
   c: small,
   flag: fc.boolean(),
-  json,
+  // A top-level null would be SQL NULL, and the column is NOT NULL.
+  json: json.filter((value) => value !== null),
   bytes: fc.uint8Array({ maxLength: 12 }),
   // Whole milliseconds within what every database's datetime holds.
   date: fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2037, 11, 31) }).map((ms) => new Date(ms)),
@@ -160,13 +161,18 @@ export function describeDifferential(fixture: Fixture, options: DifferentialOpti
     const history: string[] = []
     const recent: { index: number; p: Params }[] = []
     const counts = { reads: 0, writes: 0, failedWrites: 0 }
+    const failures = new Map<string, { count: number; first: string }>()
     for (const [position, current] of steps.entries()) {
       if (current.kind === 'write') {
         const write = WRITES[current.index]!
         history.push(`#${position} write ${write.name} ${JSON.stringify(current.p, replacer)}`)
         counts.writes++
         // A write may fail (a link that exists, a key that does not): it still invalidates, and the reads must agree.
-        await write.run(world, ids, current.p).catch(() => counts.failedWrites++)
+        await write.run(world, ids, current.p).catch((error: unknown) => {
+          counts.failedWrites++
+          const failure = failures.get(write.name) ?? { count: 0, first: String(error).slice(0, 160) }
+          failures.set(write.name, { ...failure, count: failure.count + 1 })
+        })
         ids = await currentIds(plain, world.table)
         continue
       }
@@ -176,21 +182,24 @@ export function describeDifferential(fixture: Fixture, options: DifferentialOpti
       const read = READS[index]!
       history.push(`#${position} read ${read.name} ${JSON.stringify(p, replacer)}`)
       counts.reads++
-      const expected = await read.run(plain, ids, p, documents)
+      // No write is under way: the uncached and the cached read see the same rows, so they may overlap.
+      const [expected, actual] = await Promise.all([
+        read.run(plain, ids, p, documents),
+        read.run(cached, ids, p, documents),
+      ])
+      compare(actual, expected, 'cached')
       // The Redis-only instance reads every third step: enough entries come from Redis, in less time.
-      const sources = position % 3 === 0 ? [cached, viaRedis] : [cached]
-      for (const source of sources) {
-        const actual = await read.run(source, ids, p, documents)
+      if (position % 3 === 0) compare(await read.run(viaRedis, ids, p, documents), expected, 'Redis-only')
+
+      function compare(actual: unknown, expected: unknown, where: string): void {
         const mismatch =
           sameClassesDeep(actual, expected) ?? (isDeepStrictEqual(actual, expected) ? undefined : 'values differ')
-        if (mismatch !== undefined) {
-          const where = source === cached ? 'cached' : 'Redis-only'
-          throw new Error(
-            `step ${position} (seed ${seedValue}), ${where} read "${read.name}": ${mismatch}\n` +
-              `last steps:\n${history.slice(-15).join('\n')}\n` +
-              `expected ${JSON.stringify(expected, replacer)}\nactual   ${JSON.stringify(actual, replacer)}`,
-          )
-        }
+        if (mismatch === undefined) return
+        throw new Error(
+          `step ${position} (seed ${seedValue}), ${where} read "${read.name}": ${mismatch}\n` +
+            `last steps:\n${history.slice(-15).join('\n')}\n` +
+            `expected ${JSON.stringify(expected, replacer)}\nactual   ${JSON.stringify(actual, replacer)}`,
+        )
       }
     }
 
@@ -200,7 +209,12 @@ export function describeDifferential(fixture: Fixture, options: DifferentialOpti
       `differential ${fixture.database}: ${counts.reads} reads, ${counts.writes} writes (${counts.failedWrites} failed), ` +
         `cached instance ${hits} hits / ${stats.misses} misses, Redis-only ${cacheOf(viaRedis).stats().l2Hits} hits`,
     )
+    console.info(
+      [...failures].map(([name, { count, first }]) => `  ${name}: ${count} failed, e.g. ${first}`).join('\n'),
+    )
     expect(counts.reads + counts.writes).toBe(options.steps)
+    // Failures are the odd duplicate link or missing key, not a kind of write that never works.
+    expect(counts.failedWrites).toBeLessThan(counts.writes * 0.05)
     expect(hits / (hits + stats.misses)).toBeGreaterThan(options.minHitRatio)
     expect(cacheOf(viaRedis).stats().l2Hits).toBeGreaterThan(0)
     expect(stats.redisErrors).toBe(0)

@@ -127,6 +127,39 @@ export const READS: readonly ReadOperation[] = [
       }),
   },
   {
+    name: 'find users by either of two ids (where array)',
+    weight: 2,
+    run: (source, ids, p) =>
+      users(source).find({ where: [{ id: pick(ids.user, p.a) }, { id: pick(ids.user, p.b) }], order: { id: 'ASC' } }),
+  },
+  {
+    name: 'find users with posts, one query per relation',
+    weight: 2,
+    run: (source, _ids, p) =>
+      users(source).find({
+        relations: { posts: { tags: true } },
+        relationLoadStrategy: 'query',
+        where: { name: name(p.a) },
+        order: { id: 'ASC', posts: { id: 'ASC' } },
+      }),
+  },
+  {
+    name: 'QueryBuilder users with a post tagged (subquery)',
+    weight: 1,
+    run: (source, ids, p) => {
+      const userId = `${source.driver.escape('p')}.${source.driver.escape('userId')}`
+      return users(source)
+        .createQueryBuilder('u')
+        .where(
+          (builder) =>
+            `u.id IN ${builder.subQuery().select(userId).from(Post, 'p').innerJoin('p.tags', 't').where('t.id = :tag').getQuery()}`,
+        )
+        .setParameter('tag', pick(ids.tag, p.a))
+        .orderBy('u.id', 'ASC')
+        .getMany()
+    },
+  },
+  {
     name: 'find users by profile',
     weight: 1,
     run: (source, ids, p) =>
@@ -146,7 +179,11 @@ export const READS: readonly ReadOperation[] = [
     name: 'findOne post with tags',
     weight: 3,
     run: (source, ids, p) =>
-      posts(source).findOne({ where: { id: pick(ids.post, p.a) }, relations: { tags: true, user: true } }),
+      posts(source).findOne({
+        where: { id: pick(ids.post, p.a) },
+        relations: { tags: true, user: true },
+        order: { tags: { id: 'ASC' } },
+      }),
   },
   {
     name: 'find tags with posts',
@@ -257,7 +294,11 @@ export const READS: readonly ReadOperation[] = [
     weight: 1,
     run: (source, ids, p) =>
       source.transaction((manager) =>
-        manager.getRepository(User).findOne({ where: { id: pick(ids.user, p.a) }, relations: { posts: true } }),
+        manager.getRepository(User).findOne({
+          where: { id: pick(ids.user, p.a) },
+          relations: { posts: true },
+          order: { posts: { id: 'ASC' } },
+        }),
       ),
   },
 ]
@@ -348,6 +389,20 @@ export const WRITES: readonly WriteOperation[] = [
     weight: 2,
     run: (world, _ids, p) =>
       users(world.cached).upsert({ email: POOL_EMAILS[p.a % POOL_EMAILS.length]!, name: name(p.b) }, ['email']),
+  },
+  {
+    name: 'delete posts / update posts / softDelete users by criteria',
+    weight: 1.5,
+    run: (world, ids, p) => {
+      switch (p.c % 3) {
+        case 0:
+          return posts(world.cached).delete({ title: `p${p.a}` })
+        case 1:
+          return posts(world.cached).update({ user: { id: pick(ids.user, p.a) } }, { title: `moved ${p.b}` })
+        default:
+          return users(world.cached).softDelete({ name: name(p.a), visits: String(p.b * 1000) })
+      }
+    },
   },
   { name: 'delete user', weight: 2, run: (world, ids, p) => users(world.cached).delete(pick(ids.user, p.a)) },
   {
