@@ -8,6 +8,7 @@ import { createRun, formatTables, renderSvg, writeJson } from './harness.js'
 import { busDelayScenario } from './scenarios/bus-delay.js'
 import { engineScenario } from './scenarios/engine.js'
 import { memoryScenario } from './scenarios/memory.js'
+import { mixedScenario } from './scenarios/mixed.js'
 import { prismaReads } from './scenarios/prisma-reads.js'
 import { readsRowCount, readsScenario } from './scenarios/reads.js'
 import { stampedeScenario } from './scenarios/stampede.js'
@@ -41,7 +42,8 @@ const withRedis = redisVersion === undefined ? undefined : redisUrl
 const readScenarios = [...(orm === 'typeorm' ? [] : [prismaReads]), ...(orm === 'prisma' ? [] : [typeormReads])]
 const readRows = readScenarios.reduce((sum, scenario) => sum + readsRowCount(scenario, withRedis !== undefined), 0)
 const orms = orm === 'all' ? ['prisma', 'typeorm'] : [orm]
-const stampedeRows = withRedis === undefined ? 0 : orms.length === 2 ? 6 : orm === 'prisma' ? 4 : 2
+const cacheRuns = orms.length === 2 ? 8 : orm === 'prisma' ? 5 : 3
+const stampedeRows = withRedis === undefined ? 0 : 2 * cacheRuns
 const run = createRun(
   quick,
   (withRedis === undefined ? 2 : 13) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
@@ -56,6 +58,7 @@ try {
   if (withRedis !== undefined) {
     await writesScenario(run, database, withRedis, orms)
     await stampedeScenario(run, database, withRedis, orms)
+    await mixedScenario(run, database, withRedis, orms)
   }
 } finally {
   await database.close()

@@ -1,9 +1,10 @@
-import { type ChildProcess, fork } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import type { BenchDatabase } from '../fixtures/database.js'
 import { CACHES } from '../fixtures/systems.js'
 import type { Run } from '../harness.js'
+import { nextMessage } from './mixed.js'
 import { deleteMatching } from './reads.js'
 
 const PROCESSES = 4
@@ -64,15 +65,4 @@ async function stampede(
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill()
   }
-}
-
-function nextMessage(child: ChildProcess): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`stampede worker exited with ${code}`))
-    child.once('exit', onExit)
-    child.once('message', (message) => {
-      child.off('exit', onExit)
-      resolve(message)
-    })
-  })
 }
