@@ -131,7 +131,11 @@ describe('two processes sharing Redis and PostgreSQL', () => {
         if (wrote.type !== 'wrote') throw new Error(`unexpected reply ${wrote.type}`)
         if (wrote.error !== undefined) failedWrites.set(write.kind, (failedWrites.get(write.kind) ?? 0) + 1)
         if (wrote.invalidated.length > 0) {
-          const caughtUp = await to.request({ type: 'await-remote', tagSets: wrote.invalidated })
+          const caughtUp = await to.request({
+            type: 'await-remote',
+            tagSets: wrote.invalidated,
+            since: wrote.startedAt,
+          })
           if (caughtUp.type !== 'caught-up') throw new Error(`unexpected reply ${caughtUp.type}`)
           delaysMs.push(Number(BigInt(caughtUp.receivedAt) - BigInt(wrote.returnedAt)) / 1e6)
         }
@@ -150,7 +154,7 @@ describe('two processes sharing Redis and PostgreSQL', () => {
         expect(stopped.stats.l1Hits).toBeGreaterThan(0)
         l2Hits += stopped.stats.l2Hits
         hits.push(
-          `${instance.name}: ${stopped.stats.l1Hits} L1 hits, ${stopped.stats.l2Hits} L2 hits, ${stopped.stats.loads} loads`,
+          `${instance.name}: ${stopped.stats.l1Hits} L1 hits, ${stopped.stats.l2Hits} L2 hits, ${stopped.stats.loads} loads, ${stopped.stats.redisErrors} Redis errors`,
         )
       }
       const sorted = delaysMs.toSorted((a, b) => a - b)

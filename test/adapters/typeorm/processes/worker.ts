@@ -21,9 +21,10 @@ export type WorkerRequest =
   /**
    * Resolves once invalidations from other instances have covered each of
    * `tagSets` in turn (`null`: everything), counting only those that arrived
-   * after the ones matched by earlier requests.
+   * after the ones matched by earlier requests; or once the bus resubscribed
+   * after `since` (a hrtime in ns), which drops all of L1 as a lost message demands.
    */
-  | { readonly type: 'await-remote'; readonly tagSets: readonly TagSet[] }
+  | { readonly type: 'await-remote'; readonly tagSets: readonly TagSet[]; readonly since: string }
   /** The cache's counters and its latest invalidations, for a failure message. */
   | { readonly type: 'diagnose' }
   | { readonly type: 'stop' }
@@ -37,6 +38,7 @@ export type WorkerReply =
   | {
       readonly type: 'wrote'
       readonly error?: string
+      readonly startedAt: string
       readonly returnedAt: string
       /** What this instance invalidated during the write. */
       readonly invalidated: readonly TagSet[]
@@ -48,7 +50,12 @@ export type WorkerReply =
   | { readonly type: 'failed'; readonly error: string }
   | {
       readonly type: 'stopped'
-      readonly stats: { readonly l1Hits: number; readonly l2Hits: number; readonly loads: number }
+      readonly stats: {
+        readonly l1Hits: number
+        readonly l2Hits: number
+        readonly loads: number
+        readonly redisErrors: number
+      }
     }
 
 const REMOTE_WAIT_MS = 10_000
@@ -71,7 +78,14 @@ const local: Invalidation[] = []
 const remote: Invalidation[] = []
 /** How far `await-remote` requests have matched `remote`. */
 let remoteCursor = 0
+const resubscriptions: bigint[] = []
 const remoteWaiters = new Set<() => void>()
+subscribe('ormcache:bus', (message) => {
+  const { prefix, state } = message as { prefix: string; state: 'live' | 'down' }
+  if (prefix !== config.prefix || state !== 'live') return
+  resubscriptions.push(process.hrtime.bigint())
+  for (const wake of remoteWaiters) wake()
+})
 subscribe('ormcache:invalidate', (message) => {
   const { prefix, origin, tags } = message as { prefix: string; origin: 'local' | 'remote'; tags?: string[] }
   if (prefix !== config.prefix) return
@@ -110,12 +124,14 @@ function nextArrival(): Promise<void> {
   })
 }
 
-async function arrivalCovering(wanted: TagSet): Promise<bigint> {
+async function arrivalCovering(wanted: TagSet, since: bigint): Promise<bigint> {
   for (;;) {
     while (remoteCursor < remote.length) {
       const received = remote[remoteCursor++]!
       if (covers(received.tags, wanted)) return received.at
     }
+    const resubscribed = resubscriptions.find((at) => at > since)
+    if (resubscribed !== undefined) return resubscribed
     await nextArrival()
   }
 }
@@ -128,6 +144,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
   switch (request.type) {
     case 'write': {
       const before = local.length
+      const startedAt = process.hrtime.bigint().toString()
       let error: string | undefined
       try {
         await runWrite(cached, request.op, config.schema)
@@ -137,8 +154,8 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       const returnedAt = process.hrtime.bigint().toString()
       const invalidated = local.slice(before).map(({ tags }) => tags)
       return error === undefined
-        ? { type: 'wrote', returnedAt, invalidated }
-        : { type: 'wrote', error, returnedAt, invalidated }
+        ? { type: 'wrote', startedAt, returnedAt, invalidated }
+        : { type: 'wrote', error, startedAt, returnedAt, invalidated }
     }
     case 'read': {
       const got = await runRead(cached, request.op)
@@ -154,7 +171,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     }
     case 'await-remote': {
       let receivedAt = 0n
-      for (const wanted of request.tagSets) receivedAt = await arrivalCovering(wanted)
+      for (const wanted of request.tagSets) receivedAt = await arrivalCovering(wanted, BigInt(request.since))
       return { type: 'caught-up', receivedAt: receivedAt.toString() }
     }
     case 'diagnose':
@@ -162,12 +179,13 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
         type: 'diagnosis',
         text:
           `stats ${JSON.stringify(cacheOf(cached).stats())}; last local invalidations ${describe(local.slice(-4))}; ` +
-          `last remote ${describe(remote.slice(-4))} (matched up to ${remoteCursor} of ${remote.length})`,
+          `last remote ${describe(remote.slice(-4))} (matched up to ${remoteCursor} of ${remote.length}); ` +
+          `${resubscriptions.length} bus (re)subscriptions`,
       }
     case 'stop': {
-      const { l1Hits, l2Hits, loads } = cacheOf(cached).stats()
+      const { l1Hits, l2Hits, loads, redisErrors } = cacheOf(cached).stats()
       await Promise.all([cached.destroy(), plain.destroy()])
-      return { type: 'stopped', stats: { l1Hits, l2Hits, loads } }
+      return { type: 'stopped', stats: { l1Hits, l2Hits, loads, redisErrors } }
     }
   }
 }
