@@ -65,6 +65,8 @@ export interface ChaosReport {
   readonly reads: number
   readonly writes: number
   readonly rolledBack: number
+  /** Writes PostgreSQL rolled back on a deadlock or serialization failure. */
+  readonly aborted: number
   readonly failures: Readonly<Record<string, { readonly count: number; readonly first: string }>>
   readonly origins: Readonly<Record<Origin, number>>
   readonly violations: readonly Violation[]
@@ -80,6 +82,8 @@ export interface ChaosReport {
   readonly l1AllowanceMs: number
   readonly stats: readonly CacheStats[]
   readonly unattributedInvalidations: number
+  /** From the first fork to every worker ready (compiling the sources, connecting). */
+  readonly startupMs: number
   readonly wallMs: number
 }
 
@@ -204,13 +208,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       workers.push(start(config, sink))
     })
     await Promise.all(workers.map((worker) => worker.next('ready')))
+    const startupMs = performance.now() - began
     const endAt = performance.timeOrigin + performance.now() + START_LEAD_MS + options.durationMs
     for (const worker of workers) send(worker, { type: 'start', endAt })
     const finished = await Promise.all(workers.map((worker) => worker.next('finished')))
     for (const worker of workers) send(worker, { type: 'stop' })
     const stopped = await Promise.all(workers.map((worker) => worker.next('stopped')))
     const finals = await finalVersions(baseUrl, database.schema)
-    return analyse(options, sink, finished, stopped, finals, performance.now() - began)
+    return analyse(options, sink, finished, stopped, finals, { startupMs, wallMs: performance.now() - began })
   } finally {
     for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL')
     const admin = new Redis(redis)
@@ -225,7 +230,7 @@ function analyse(
   finished: readonly FromWorker[],
   stopped: readonly FromWorker[],
   finals: ReadonlyMap<number, number>,
-  wallMs: number,
+  { startupMs, wallMs }: { startupMs: number; wallMs: number },
 ): ChaosReport {
   const deliveries = pairDeliveries(writes, receipts)
   const lags = deliveries.map(({ write, at }) => at - write.end)
@@ -241,9 +246,11 @@ function analyse(
   for (const read of reads) origins[read.origin]++
   const failures: Record<string, { count: number; first: string }> = {}
   let rolledBack = 0
+  let aborted = 0
   for (const message of finished) {
     if (message.type !== 'finished') continue
     rolledBack += message.rolledBack
+    aborted += message.aborted
     for (const [op, failure] of Object.entries(message.failures)) {
       const total = failures[op] ?? { count: 0, first: failure.first }
       total.count += failure.count
@@ -262,6 +269,7 @@ function analyse(
     reads: reads.length,
     writes: writes.length,
     rolledBack,
+    aborted,
     failures,
     origins,
     violations,
@@ -275,6 +283,7 @@ function analyse(
     l1AllowanceMs,
     stats,
     unattributedInvalidations,
+    startupMs,
     wallMs,
   }
 }
@@ -294,8 +303,8 @@ export function formatReport(report: ChaosReport): string {
       .join(
         ', ',
       )}), ${(options.durationMs / 1_000).toFixed(0)} s, ${options.rows} rows (Zipf s=${options.zipfExponent}), ` +
-      `rows ${options.rowsOf}, seed ${options.seed}, wall ${(report.wallMs / 1_000).toFixed(1)} s`,
-    `  reads ${report.reads}, writes ${report.writes} committed + ${report.rolledBack} rolled back, failed operations ${Object.values(
+      `rows ${options.rowsOf}, seed ${options.seed}, wall ${(report.wallMs / 1_000).toFixed(1)} s (${(report.startupMs / 1_000).toFixed(1)} s starting the workers)`,
+    `  reads ${report.reads}, writes ${report.writes} committed + ${report.rolledBack} rolled back + ${report.aborted} aborted by deadlocks, failed operations ${Object.values(
       report.failures,
     ).reduce((sum, failure) => sum + failure.count, 0)}`,
     `  served from: L1 ${share(origins.l1, report.reads)}, L2 ${share(origins.l2, report.reads)}, database ${share(

@@ -60,6 +60,8 @@ export type FromWorker =
   | {
       readonly type: 'finished'
       readonly rolledBack: number
+      /** Writes PostgreSQL aborted (deadlock, serialization failure): nothing of them committed. */
+      readonly aborted: number
       /** Operations that threw, by op: how many and the first error. */
       readonly failures: Readonly<Record<string, { readonly count: number; readonly first: string }>>
     }
@@ -259,6 +261,7 @@ const pickRow = rowChooser()
 // Several rows in id order: concurrent transactions then lock them in the same order, never deadlocking.
 const pickRows = () => distinct(pickRow, 2 + Math.floor(random() * 3)).sort((a, b) => a - b)
 let rolledBack = 0
+let aborted = 0
 
 /** Zipf over this worker's rows: rank 1, the hottest, is the first row of its first bucket. */
 function rowChooser(): () => number {
@@ -291,9 +294,34 @@ async function write(op: string, run: () => Promise<RowVersions>): Promise<void>
       invalidations: operation.invalidations,
     })
   } catch (error) {
-    if (!(error instanceof RolledBack)) throw error
-    rolledBack++
+    if (error instanceof RolledBack) rolledBack++
+    else if (abortedByDatabase(error)) aborted++
+    else throw error
   }
+}
+
+/**
+ * Two writes locking the same rows in different orders (an UPDATE … IN locks
+ * them in the order it scans them) deadlock, and PostgreSQL rolls one back, as
+ * in any app: an outcome of concurrency, not a failure. The final versions
+ * check proves nothing of it committed.
+ */
+function abortedByDatabase(error: unknown): boolean {
+  const codes = new Set<unknown>()
+  for (let cause: unknown = error; typeof cause === 'object' && cause !== null; ) {
+    const fields = cause as {
+      code?: unknown
+      originalCode?: unknown
+      driverError?: unknown
+      cause?: unknown
+      meta?: { driverAdapterError?: unknown }
+    }
+    codes.add(fields.code)
+    codes.add(fields.originalCode)
+    cause = fields.driverError ?? fields.meta?.driverAdapterError ?? fields.cause
+  }
+  // 40P01 deadlock, 40001 serialization failure; Prisma's P2034 ("write conflict or deadlock").
+  return codes.has('40P01') || codes.has('40001') || codes.has('P2034')
 }
 
 /** One random operation: mostly reads of the three kinds, else one of the three kinds of write. */
@@ -353,7 +381,7 @@ process.on('message', (message: ToWorker) => {
     void Promise.all(Array.from({ length: config.concurrency }, () => loop(client, message.endAt))).then(() => {
       clearInterval(flusher)
       flush()
-      send({ type: 'finished', rolledBack, failures })
+      send({ type: 'finished', rolledBack, aborted, failures })
     })
     return
   }
