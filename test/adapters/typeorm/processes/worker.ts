@@ -128,7 +128,8 @@ async function arrivalCovering(wanted: TagSet, since: bigint): Promise<bigint> {
   for (;;) {
     while (remoteCursor < remote.length) {
       const received = remote[remoteCursor++]!
-      if (covers(received.tags, wanted)) return received.at
+      // process.hrtime is CLOCK_MONOTONIC, one clock for every process of the machine.
+      if (received.at > since && covers(received.tags, wanted)) return received.at
     }
     const resubscribed = resubscriptions.find((at) => at > since)
     if (resubscribed !== undefined) return resubscribed
