@@ -290,6 +290,47 @@ export const READS: readonly ReadOperation[] = [
         .getMany(),
   },
   {
+    name: 'sum / maximum',
+    weight: 1,
+    run: async (source, _ids, p) => [
+      await users(source).sum('id', { name: name(p.a) }),
+      await posts(source).maximum('id', { user: { name: name(p.b) } }),
+      await source.getRepository(Profile).average('id'),
+    ],
+  },
+  {
+    name: 'QueryBuilder getRawAndEntities',
+    weight: 1,
+    run: (source, ids, p) =>
+      posts(source)
+        .createQueryBuilder('p')
+        .leftJoinAndSelect('p.user', 'u')
+        .addSelect('LENGTH(p.title)', 'titleLength')
+        .where('p.id IN (:...ids)', { ids: [pick(ids.post, p.a), pick(ids.post, p.b)] })
+        .orderBy('p.id', 'ASC')
+        .getRawAndEntities(),
+  },
+  {
+    name: 'reads under a cache id (find, paginated getManyAndCount)',
+    weight: 2,
+    run: async (source, _ids, p) => [
+      await users(source).find({
+        where: { name: name(p.a) },
+        order: { id: 'ASC' },
+        cache: { id: `by-name-${p.a % 4}`, milliseconds: 60_000 },
+      }),
+      await users(source)
+        .createQueryBuilder('u')
+        .leftJoinAndSelect('u.posts', 'p')
+        .orderBy('u.id', 'ASC')
+        .addOrderBy('p.id', 'ASC')
+        .take(2)
+        .skip(p.b % 3)
+        .cache(`page-${p.b % 3}`, 60_000)
+        .getManyAndCount(),
+    ],
+  },
+  {
     name: 'read inside a transaction',
     weight: 1,
     run: (source, ids, p) =>
