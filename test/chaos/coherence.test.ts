@@ -5,7 +5,7 @@
 import { expect, test } from 'vitest'
 import { DEFAULT_OPTIONS, formatReport, runChaos } from './run.js'
 
-const DURATION_MS = Number(process.env.ORMCACHE_CHAOS_SHORT_MS ?? 12_000)
+const DURATION_MS = Number(process.env.ORMCACHE_CHAOS_SHORT_MS ?? 10_000)
 
 test(`four processes, Prisma and TypeORM, ${DURATION_MS / 1_000} s of Zipf-skewed reads and writes: no stale read, no lost write`, async () => {
   const seed = Number(process.env.ORMCACHE_CHAOS_SEED ?? Math.floor(Math.random() * 1_000_000))

@@ -316,6 +316,19 @@ export function formatReport(report: ChaosReport): string {
     `  invalidation lag (write returned → other worker received), ${lag.count} pairs: p50 ${lag.p50.toFixed(2)} ms, ` +
       `p99 ${lag.p99.toFixed(2)} ms, max ${lag.max.toFixed(2)} ms; L1 allowance for unmeasured deliveries ${report.l1AllowanceMs.toFixed(2)} ms`,
   ]
+  if (report.violations.length > 0) {
+    const byKind = new Map<string, number>()
+    for (const { read } of report.violations) {
+      const kind = `${read.op} from ${read.origin}`
+      byKind.set(kind, (byKind.get(kind) ?? 0) + 1)
+    }
+    lines.push(
+      `  stale reads by kind: ${[...byKind]
+        .sort((x, y) => y[1] - x[1])
+        .map(([kind, count]) => `${kind} ${count}`)
+        .join(', ')}; the first ${report.violationReports.length} below`,
+    )
+  }
   if (report.unattributedInvalidations > 0)
     lines.push(`  invalidations published outside any operation (not paired): ${report.unattributedInvalidations}`)
   for (const [op, failure] of Object.entries(report.failures))

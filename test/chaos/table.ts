@@ -1,6 +1,6 @@
 // The checker's table: `rows` rows, each with a version every write bumps and a
 // fixed bucket (`bucketSize` consecutive ids) that list and aggregate reads select.
-import { EntitySchema } from 'typeorm'
+import type { EntitySchema } from 'typeorm'
 
 export const TABLE = 'chaos_row'
 export const INITIAL_VERSION = 0
@@ -11,16 +11,21 @@ export interface ChaosRow {
   version: number
 }
 
-/** The same table for TypeORM, as an entity schema (no decorators to compile in the worker). */
-export const ChaosRowEntity = new EntitySchema<ChaosRow>({
-  name: 'ChaosRow',
-  tableName: TABLE,
-  columns: {
-    id: { type: 'int', primary: true },
-    bucket: { type: 'int' },
-    version: { type: 'int' },
-  },
-})
+/**
+ * The same table for TypeORM, as an entity schema (no decorators to compile in
+ * the worker), made from the `typeorm` module the caller loaded when it needed it.
+ */
+export function chaosRowSchema(typeorm: { EntitySchema: typeof EntitySchema }): EntitySchema<ChaosRow> {
+  return new typeorm.EntitySchema<ChaosRow>({
+    name: 'ChaosRow',
+    tableName: TABLE,
+    columns: {
+      id: { type: 'int', primary: true },
+      bucket: { type: 'int' },
+      version: { type: 'int' },
+    },
+  })
+}
 
 export function bucketOf(id: number, bucketSize: number): number {
   return Math.floor((id - 1) / bucketSize)

@@ -7,15 +7,10 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { subscribe } from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
-import { PrismaPg } from '@prisma/adapter-pg'
-import { DataSource } from 'typeorm'
-import { prismaCache } from '../../adapters/prisma/index.js'
-import { cacheOf, withCache } from '../../adapters/typeorm/index.js'
 import type { CacheStats } from '../../src/index.js'
-import { PrismaClient } from './generated/client.js'
 import type { Observation, Origin, ReadRecord, Receipt, WriteRecord } from './history.js'
 import { distinct, seededRandom, zipfSampler } from './random.js'
-import { bucketOf, ChaosRowEntity, rowOfRank, rowsOfBucket } from './table.js'
+import { bucketOf, chaosRowSchema, rowOfRank, rowsOfBucket } from './table.js'
 
 export type Orm = 'prisma' | 'typeorm'
 export type RowSharing = 'shared' | 'by-orm'
@@ -138,7 +133,13 @@ function listObservations(bucket: number, found: readonly { id: number; version:
   return found.map(({ id, version }) => ({ rows: [id], versionSum: version }))
 }
 
-function prismaClient(): Client {
+// Each worker loads only its own ORM and adapter: the sources are compiled as they load, and start-up is most of a short run.
+async function prismaClient(): Promise<Client> {
+  const [{ PrismaPg }, { prismaCache }, { PrismaClient }] = await Promise.all([
+    import('@prisma/adapter-pg'),
+    import('../../adapters/prisma/index.js'),
+    import('./generated/client.js'),
+  ])
   const adapter = new PrismaPg({ connectionString: config.postgresUrl, max: 4 }, { schema: config.schema })
   const prisma = new PrismaClient({ adapter, errorFormat: 'minimal' }).$extends(prismaCache(cacheOptions))
   const info = prisma.$cache.withInfo
@@ -188,7 +189,13 @@ function prismaClient(): Client {
   }
 }
 
-function typeormClient(): Client {
+async function typeormClient(): Promise<Client> {
+  const [typeorm, { cacheOf, withCache }] = await Promise.all([
+    import('typeorm'),
+    import('../../adapters/typeorm/index.js'),
+  ])
+  const { DataSource } = typeorm
+  const ChaosRowEntity = chaosRowSchema(typeorm)
   const dataSource = new DataSource(
     withCache(
       { type: 'postgres', url: config.postgresUrl, schema: config.schema, entities: [ChaosRowEntity], poolSize: 4 },
@@ -370,7 +377,7 @@ function flush(): void {
   receipts = []
 }
 
-const client = config.orm === 'prisma' ? prismaClient() : typeormClient()
+const client = config.orm === 'prisma' ? await prismaClient() : await typeormClient()
 await client.open()
 // Until its bus subscription is live the engine does not trust its L1: wait, so every read can use it.
 while (!client.ready()) await sleep(5)
