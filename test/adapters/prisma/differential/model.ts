@@ -616,7 +616,7 @@ export type AnyStep = Step | RereadStep
 /**
  * A few steps of the run. Reads are drawn from a fixed pool of a few queries of each kind, and
  * rereads repeat a recent one, so the same query comes back while its entry is still cached;
- * a probe reads, writes and reads the same query again, the pattern a missing invalidation fails.
+ * a probe makes a few reads, one write and the same reads again, the pattern a missing invalidation fails.
  */
 export function stepArbitrary(dialect: Dialect, seed: number): fc.Arbitrary<AnyStep[]> {
   const pool = fc.constantFrom(...reads.flatMap((arbitrary) => fc.sample(arbitrary, { seed, numRuns: READS_PER_KIND })))
@@ -624,17 +624,19 @@ export function stepArbitrary(dialect: Dialect, seed: number): fc.Arbitrary<AnyS
   const reread = fc
     .integer({ min: 0, max: 5 })
     .map((back): RereadStep => ({ kind: 'reread', name: 'reread', label: `reread ${back} back`, back }))
-  const probe = fc.tuple(pool, writeSteps).map(([read, write]) => [read, write, read])
+  const probe = fc
+    .tuple(fc.array(pool, { minLength: 1, maxLength: 4 }), writeSteps)
+    .map(([probed, write]) => [...probed, write, ...probed])
   return fc.oneof(
-    { weight: 6, arbitrary: pool.map((step) => [step]) },
-    { weight: 5, arbitrary: reread.map((step) => [step]) },
+    { weight: 4, arbitrary: pool.map((step) => [step]) },
+    { weight: 3, arbitrary: reread.map((step) => [step]) },
     { weight: 2, arbitrary: writeSteps.map((step) => [step]) },
-    { weight: 1, arbitrary: probe },
+    { weight: 3, arbitrary: probe },
     { weight: 1, arbitrary: fc.oneof(...transactions(writeSteps)).map((step) => [step]) },
   )
 }
 
-const READS_PER_KIND = 2
+const READS_PER_KIND = 4
 
 /** Rows to start from, so the first writes meet rows and the first reads find some. */
 export function seedSteps(): WriteStep[] {

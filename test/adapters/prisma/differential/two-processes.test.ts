@@ -94,11 +94,13 @@ test(`${STEPS} random steps over two processes: a read after another process's w
   const busDelays: number[] = []
   const recentReads: number[] = []
   let reads = 0
+  let executed = 0
   let writes = 0
   for (const [index, step] of steps.entries()) {
     const where = `step ${index} of seed ${seed}: ${step.label}`
     const target = step.kind === 'reread' ? recentReads.at(-1 - Math.min(step.back, recentReads.length - 1)) : index
     if (target === undefined) continue
+    executed++
     if (steps[target]!.kind === 'read') {
       if (step.kind === 'read') recentReads.push(index)
       // The same read in both processes, each compared with its uncached twin.
@@ -125,11 +127,12 @@ test(`${STEPS} random steps over two processes: a read after another process's w
   await Promise.all(pair.map((worker) => worker.close()))
   const hits = stats.reduce((sum, { l1Hits, l2Hits }) => sum + l1Hits + l2Hits, 0)
   console.log(
-    `[two processes] ${reads} reads compared, ${writes} writes; the other process received the invalidation ` +
+    `[two processes] ${executed} steps: ${reads} reads compared, ${writes} writes; the other process received the invalidation ` +
       `${summary(delays)} after the write returned (negative: before), ${summary(busDelays)} after it was published; ` +
       `cache hits ${hits} (L1 ${stats.map((s) => s.l1Hits).join('+')}, L2 ${stats.map((s) => s.l2Hits).join('+')})`,
   )
-  expect(reads + writes).toBeGreaterThanOrEqual(STEPS * 0.99)
+  // Only rereads before the first read find nothing to repeat.
+  expect(executed).toBeGreaterThanOrEqual(STEPS * 0.99)
   expect(delays.length).toBeGreaterThan(writes / 2)
   // The cache was used, in both tiers: one process's entries serve the other from Redis.
   expect(hits / reads).toBeGreaterThan(0.25)
