@@ -3,7 +3,7 @@ import { hashArgs } from '../../src/keys.js'
 import type { CacheHandle } from './cache-handle.js'
 import { BYPASS, type CacheInfoRecorder, recordServed } from './cache-info.js'
 import { isReadOperation } from './operations.js'
-import { type ModelSetting, takeCacheOption } from './options.js'
+import { type ModelSetting, type QueryCacheSetting, takeCacheOption } from './options.js'
 import { rawWriteTags } from './raw.js'
 import { readTags } from './read-tags.js'
 import type { RelationGraph } from './relations.js'
@@ -50,41 +50,20 @@ export function runOperation(context: AdapterContext, params: OperationParams): 
 
 async function runRead(context: AdapterContext, model: string, params: OperationParams): Promise<unknown> {
   const { args, setting } = takeCacheOption(params.args)
-  const modelSetting = context.models.get(model)
-  const modelInfo = context.graph.model(model)
   const seen = context.info.current()
-  const bypass =
-    // Inside a transaction a read must see the transaction's own writes, which no cache holds.
-    params.__internalParams?.transaction !== undefined ||
-    (setting === undefined ? context.explicit : setting.bypass) ||
-    modelSetting === false ||
-    // Views: which tables they read is not in the schema, so no write could invalidate them.
-    modelInfo === undefined ||
-    modelInfo.isView
-  if (bypass) {
+  // Inside a transaction a read must see the transaction's own writes, which no cache holds.
+  if (params.__internalParams?.transaction !== undefined || bypassesCache(context, model, setting)) {
     seen?.push(BYPASS)
     return params.query(args)
   }
-
-  const dataPath = params.__internalParams?.dataPath
-  let key: string
-  try {
-    const customTags = setting === undefined ? [] : [...new Set(setting.tags)].sort()
-    // The engine keeps one tag list per key, so a query's own tags are part of its key: the same
-    // query under other tags is another entry, which `$cache.invalidate` of those tags leaves alone.
-    const hashed =
-      (Array.isArray(dataPath) && dataPath.length > 0) || customTags.length > 0
-        ? { args, dataPath: Array.isArray(dataPath) ? dataPath : [], tags: customTags }
-        : args
-    key = `${context.namespace}:${model}:${params.operation}:${hashArgs(hashed)}`
-  } catch (error) {
-    // Arguments no key can describe are read from the database, not rejected.
-    if (error instanceof UnkeyableArgsError) {
-      seen?.push(BYPASS)
-      return params.query(args)
-    }
-    throw error
+  const key = readKey(context, model, params.operation, args, setting, params.__internalParams?.dataPath)
+  // Arguments no key can describe are read from the database, not rejected.
+  if (key === undefined) {
+    seen?.push(BYPASS)
+    return params.query(args)
   }
+  // Never `false` here: a model set to false bypassed above.
+  const modelSetting = context.models.get(model) || undefined
   let tags = readTags(context.graph, model, params.operation, args)
   if (setting !== undefined && setting.tags.length > 0) tags = [...new Set([...tags, ...setting.tags])].sort()
   const ttl = setting?.ttl ?? modelSetting?.ttlMs
@@ -94,6 +73,42 @@ async function runRead(context: AdapterContext, model: string, params: Operation
     ...(swr !== undefined && { swr }),
     ...(seen !== undefined && { onServed: recordServed(seen, key) }),
   })
+}
+
+/** True when the read goes to the database without consulting the cache (outside any transaction). */
+function bypassesCache(context: AdapterContext, model: string, setting: QueryCacheSetting | undefined): boolean {
+  const modelInfo = context.graph.model(model)
+  return (
+    (setting === undefined ? context.explicit : setting.bypass) ||
+    context.models.get(model) === false ||
+    // Views: which tables they read is not in the schema, so no write could invalidate them.
+    modelInfo === undefined ||
+    modelInfo.isView
+  )
+}
+
+/** The cache key of a read, or undefined for arguments no key can describe. */
+function readKey(
+  context: AdapterContext,
+  model: string,
+  operation: string,
+  args: unknown,
+  setting: QueryCacheSetting | undefined,
+  dataPath?: unknown,
+): string | undefined {
+  try {
+    const customTags = setting === undefined || setting.tags.length === 0 ? [] : [...new Set(setting.tags)].sort()
+    // The engine keeps one tag list per key, so a query's own tags are part of its key: the same
+    // query under other tags is another entry, which `$cache.invalidate` of those tags leaves alone.
+    const hashed =
+      (Array.isArray(dataPath) && dataPath.length > 0) || customTags.length > 0
+        ? { args, dataPath: Array.isArray(dataPath) ? dataPath : [], tags: customTags }
+        : args
+    return `${context.namespace}:${model}:${operation}:${hashArgs(hashed)}`
+  } catch (error) {
+    if (error instanceof UnkeyableArgsError) return undefined
+    throw error
+  }
 }
 
 /**
