@@ -14,6 +14,7 @@ import { readsRowCount, readsScenario } from './scenarios/reads.js'
 import { stampedeScenario } from './scenarios/stampede.js'
 import { typeormReads } from './scenarios/typeorm-reads.js'
 import { writesRowCount, writesScenario } from './scenarios/writes.js'
+import { evaluateTargets, formatTargets, markdownReport } from './targets.js'
 
 /**
  * `npm run bench [-- --quick] [--db sqlite|postgres|mysql] [--orm prisma|typeorm|all]`:
@@ -66,6 +67,8 @@ try {
 run.progress.finish()
 
 console.log(formatTables(run.results, run.notes))
+const targets = evaluateTargets(run.results, run.notes)
+console.log(formatTargets(targets))
 const packageJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
 const report = {
   date: new Date().toISOString(),
@@ -85,6 +88,7 @@ const report = {
     bentocache: installedVersion('bentocache'),
     cacheable: installedVersion('cacheable'),
   },
+  targets,
   results: run.results,
   notes: run.notes,
 }
@@ -92,6 +96,11 @@ const resultsDir = join(root, 'benchmarks/results')
 mkdirSync(resultsDir, { recursive: true })
 const name = quick ? 'quick' : 'latest'
 writeJson(join(resultsDir, `${name}.json`), report)
+const header =
+  `\`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` on ${report.date.slice(0, 10)}: ` +
+  `${report.machine.cpu} × ${report.machine.cores}, Node ${process.version}, Redis ${redisVersion ?? 'none'}, ${database.version}, ` +
+  `Prisma ${report.versions.prisma}, TypeORM ${report.versions.typeorm}`
+writeFileSync(join(resultsDir, `${name}.md`), markdownReport(header, run.results, run.notes, targets))
 writeFileSync(
   join(resultsDir, `${name}.svg`),
   renderSvg(run.results, `ormcache ${packageJson.version}, Node ${process.version}`),
