@@ -83,11 +83,12 @@ export function formatTargets(targets: readonly TargetResult[]): string {
 
 /** The tables and targets as Markdown, for the README. */
 export function markdownReport(
+  header: string,
   results: readonly Measurement[],
   notes: readonly Note[],
   targets: readonly TargetResult[],
 ) {
-  const lines: string[] = ['| target | measured | |', '| --- | --- | --- |']
+  const lines: string[] = [header, '', '| target | measured | |', '| --- | --- | --- |']
   for (const { target, measured, met } of targets) {
     lines.push(`| ${target} | ${measured} | ${met === undefined ? '–' : met ? 'met' : 'missed'} |`)
   }
