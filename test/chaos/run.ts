@@ -12,6 +12,7 @@ import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
 import {
   checkHistory,
+  type Delivery,
   describeViolation,
   type Origin,
   pairDeliveries,
@@ -85,6 +86,12 @@ export interface ChaosReport {
   /** From the first fork to every worker ready (compiling the sources, connecting). */
   readonly startupMs: number
   readonly wallMs: number
+  /** Everything the workers recorded, for a closer look. */
+  readonly history: {
+    readonly reads: readonly ReadRecord[]
+    readonly writes: readonly WriteRecord[]
+    readonly deliveries: readonly Delivery[]
+  }
 }
 
 /** A worker process and the records it streamed. */
@@ -285,6 +292,7 @@ function analyse(
     unattributedInvalidations,
     startupMs,
     wallMs,
+    history: { reads, writes, deliveries },
   }
 }
 
