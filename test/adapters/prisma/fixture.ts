@@ -7,6 +7,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest'
 import { type PrismaCacheClient, type PrismaCacheOptions, prismaCache } from '../../../adapters/prisma/index.js'
+import { counting, QueryCounter } from '../../fixtures/counting-adapter.js'
 import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { until } from '../../fixtures/wait.js'
 import { createPgSchema, type PgSchema } from '../../helpers/databases.js'
@@ -17,41 +18,7 @@ import { PrismaClient } from './generated/client.js'
 
 const DDL = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8')
 
-/** Counts the queries a client sends to the database, in transactions too (not BEGIN, COMMIT…). */
-export class QueryCounter {
-  count = 0
-
-  /** Statements sent while `action` ran. */
-  async during(action: () => Promise<unknown>): Promise<number> {
-    const before = this.count
-    await action()
-    return this.count - before
-  }
-}
-
-const TRANSACTION_CONTROL = /^\s*(BEGIN|START|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b/i
-
-// Wraps a driver adapter (factory, connection, transaction) so every queryRaw
-// and executeRaw is counted; everything else goes to the real adapter untouched.
-export function counting<T extends object>(target: T, counter: QueryCounter): T {
-  return new Proxy(target, {
-    get(object, property) {
-      const value: unknown = Reflect.get(object, property, object)
-      if (typeof value !== 'function') return value
-      if (property === 'queryRaw' || property === 'executeRaw') {
-        return (...args: unknown[]) => {
-          const sql = (args[0] as { sql?: unknown } | undefined)?.sql
-          if (typeof sql !== 'string' || !TRANSACTION_CONTROL.test(sql)) counter.count++
-          return value.apply(object, args)
-        }
-      }
-      if (property === 'connect' || property === 'startTransaction') {
-        return async (...args: unknown[]) => counting(await value.apply(object, args), counter)
-      }
-      return value.bind(object)
-    },
-  })
-}
+export { counting, QueryCounter } from '../../fixtures/counting-adapter.js'
 
 export type CachedClient = ReturnType<typeof extend>
 
