@@ -22,6 +22,8 @@ export const TABLES = ['_PostToTag', 'Membership', 'Post', 'Profile', 'Tag', 'Gr
 export type DialectBackend = Backend & {
   /** Quotes an identifier in the dialect's raw SQL. */
   quote(identifier: string): string
+  /** The placeholder of the `position`th (from 1) bound value in the dialect's raw SQL. */
+  parameter(position: number): string
 }
 
 /** A SQLite database file (better-sqlite3) in a temporary directory. */
@@ -60,6 +62,7 @@ export function sqliteBackend(): DialectBackend {
       if (directory !== '') rmSync(directory, { recursive: true, force: true })
     },
     quote: (identifier) => `"${identifier}"`,
+    parameter: () => '?',
   }
 }
 
@@ -108,6 +111,7 @@ export function mariadbBackend(label: string): DialectBackend {
       await database?.drop()
     },
     quote: (identifier) => `\`${identifier}\``,
+    parameter: () => '?',
   }
 }
 
@@ -150,6 +154,7 @@ export function postgresBackend(label: string): DialectBackend & { connection():
       await schema?.drop()
     },
     quote: (identifier) => `"${identifier}"`,
+    parameter: (position) => `$${position}`,
     connection: () => ({ url, schema: schema!.schema }),
   }
 }

@@ -1,4 +1,4 @@
-// The fixture of the behaviour suite run on SQLite and MariaDB: a database of
+// The fixture of the suites run on each database (SQLite, MariaDB, PostgreSQL): a database of
 // the file's own with the relation tables, Prisma clients on it that count
 // their SQL statements, and cached clients on a private Redis prefix.
 import { Redis } from 'ioredis'
@@ -11,8 +11,8 @@ import { cacheConnected, counting, QueryCounter } from './fixture.js'
 import type { PrismaClient } from './sqlite/generated/client.js'
 
 /**
- * A client of the relation schema. The SQLite and MariaDB clients are generated
- * from the same models, so their types are the same but for the provider; the
+ * A client of the relation schema. The SQLite, MariaDB and PostgreSQL clients are
+ * generated from the same models, so their types are the same but for the provider; the
  * suite is typed with the SQLite one.
  */
 export type RelationClient = PrismaClient
