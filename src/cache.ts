@@ -45,6 +45,12 @@ export interface Cache {
     options?: GetOrLoadOptions,
   ): Promise<T>
   /**
+   * The value of a fresh in-process entry for `key`, without waiting, or
+   * undefined; a hit is counted as `getOrLoad` would count it. For adapters
+   * answering before their ORM's pipeline: `key` must determine its tags.
+   */
+  peek(key: string): { readonly value: unknown; readonly expiresAt: number } | undefined
+  /**
    * Makes every entry carrying one of `tags` a miss, here and in every instance
    * sharing the Redis. When it resolves, this process's next read loads fresh;
    * other instances' memory follows within the pub/sub delay.
@@ -205,6 +211,26 @@ class TieredCache implements Cache {
     const result = await this.#fly(this.#request(key, tags, loader, options))
     options?.onServed?.(result.origin, result.expiresAt)
     return result.value as T
+  }
+
+  /**
+   * A fresh L1 hit or nothing, at once: for an adapter that can answer before
+   * its ORM's own query pipeline runs. Nothing is loaded, refreshed or awaited;
+   * anything short of a fresh, current entry is left to `getOrLoad`. Only for
+   * keys that determine their tags (as when both are derived from one query):
+   * the tags checked are the entry's own.
+   */
+  peek(key: string): { readonly value: unknown; readonly expiresAt: number } | undefined {
+    if (this.#closed || !this.#memoryTrusted()) return undefined
+    const entry = this.#l1?.get(key)
+    if (entry === undefined) return undefined
+    const now = Date.now()
+    if (now >= entry.expiresAt || !this.#clock.isCurrent(entry.tags, entry.since) || this.#needsRefresh(entry, now)) {
+      return undefined
+    }
+    this.#counters.values.l1Hits++
+    publish(CHANNELS.hit, () => ({ prefix: this.#options.prefix, key, tier: 'l1' }))
+    return { value: decodeValue(entry.valueBytes), expiresAt: entry.expiresAt }
   }
 
   async invalidate(tags: readonly string[]): Promise<void> {

@@ -22,6 +22,11 @@ export class CacheHandle {
     return this.#open().getOrLoad(key, tags, loader, options)
   }
 
+  /** A fresh L1 hit, or undefined (see `Cache.peek`); never reopens a closed cache. */
+  peek(key: string): { readonly value: unknown; readonly expiresAt: number } | undefined {
+    return this.#closed ? undefined : this.#cache.peek(key)
+  }
+
   invalidate(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return Promise.resolve()
     return this.#open().invalidate(tags)

@@ -21,6 +21,8 @@ export interface ClientInternals {
   readonly disconnect: (this: unknown) => Promise<void>
   /** The client's own `$queryRaw`, for `$cache.queryRaw`. */
   readonly queryRaw: (this: unknown, query: unknown) => PromiseLike<unknown>
+  /** False when extensions were applied before ours, or when that cannot be told. */
+  readonly unextended: boolean
 }
 
 /** The private fields of a Prisma 7 client, as seen through the client passed to `defineExtension`. */
@@ -36,6 +38,7 @@ interface PrismaClientShape {
   $transaction?: unknown
   $disconnect?: unknown
   $queryRaw?: unknown
+  _extensions?: { isEmpty?: () => unknown }
 }
 
 // Prisma's defaults for interactive transactions.
@@ -69,6 +72,7 @@ export function readClientInternals(client: object): ClientInternals {
     transaction: shape.$transaction as ClientInternals['transaction'],
     disconnect: shape.$disconnect as ClientInternals['disconnect'],
     queryRaw: shape.$queryRaw as ClientInternals['queryRaw'],
+    unextended: typeof shape._extensions?.isEmpty === 'function' && shape._extensions.isEmpty() === true,
   }
 }
 

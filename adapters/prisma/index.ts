@@ -8,6 +8,7 @@ import { CacheHandle } from './cache-handle.js'
 import { BYPASS, CacheInfoRecorder, recordServed, type WithCacheInfo } from './cache-info.js'
 import { isTransactionClient, readClientInternals } from './client-internals.js'
 import { registerPrismaCodec } from './decimal.js'
+import { withFastReads } from './fast-reads.js'
 import { type OperationParams, runOperation } from './operation.js'
 import {
   checkModelNames,
@@ -161,7 +162,10 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     // and transactions, and extensions stacked later wrap them as they would without ormcache.
     const declareReads = (base: typeof extended) =>
       base.$extends({ name: 'ormcache-types', model: { $allModels: null as unknown as CachedReadMethods } })
-    return extended as unknown as ReturnType<typeof declareReads>
+    // Fresh in-process hits are answered before Prisma's pipeline, unless extensions applied
+    // before this one could change what a read asks for.
+    const returned = internals.unextended ? withFastReads(extended, context) : extended
+    return returned as unknown as ReturnType<typeof declareReads>
   })
 }
 

@@ -76,7 +76,7 @@ async function runRead(context: AdapterContext, model: string, params: Operation
 }
 
 /** True when the read goes to the database without consulting the cache (outside any transaction). */
-function bypassesCache(context: AdapterContext, model: string, setting: QueryCacheSetting | undefined): boolean {
+export function bypassesCache(context: AdapterContext, model: string, setting: QueryCacheSetting | undefined): boolean {
   const modelInfo = context.graph.model(model)
   return (
     (setting === undefined ? context.explicit : setting.bypass) ||
@@ -88,7 +88,7 @@ function bypassesCache(context: AdapterContext, model: string, setting: QueryCac
 }
 
 /** The cache key of a read, or undefined for arguments no key can describe. */
-function readKey(
+export function readKey(
   context: AdapterContext,
   model: string,
   operation: string,

@@ -64,6 +64,13 @@ describe('Prisma internals used by ormcache/prisma', () => {
     // The embedded schema is the schema file, reformatted: the same models once parsed.
     const file = readFileSync(new URL('./schema.prisma', import.meta.url), 'utf8')
     expect(parseSchema(internals.inlineSchema!)).toEqual(parseSchema(file))
+    // Whether extensions were applied before ours: the fast path for hits depends on knowing it.
+    expect(internals.unextended).toBe(true)
+    const afterAnother: object[] = []
+    prisma
+      .$extends({ query: { $allModels: { $allOperations: ({ args, query }) => query(args) } } })
+      .$extends(probe([], afterAnother))
+    expect(readClientInternals(afterAnother[0]!).unextended).toBe(false)
   })
 
   test('operations carry their transaction and fluent data path in __internalParams', async () => {
