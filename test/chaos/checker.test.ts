@@ -61,6 +61,13 @@ describe('checkHistory', () => {
     expect(check([read(1, 'l1', 99.5, 1, 0)], [written], early).violations).toEqual([])
   })
 
+  test('a read that joined a load under way in its process has the same window as L1, in other processes only', () => {
+    const delivered: Delivery[] = [{ write: written, receiver: 1, at: 103 }]
+    expect(check([read(1, 'flight', 102, 1, 0)], [written], delivered).violations).toEqual([])
+    expect(check([read(1, 'flight', 104, 1, 0)], [written], delivered).violations).toHaveLength(1)
+    expect(check([read(0, 'flight', 101, 1, 0)], [written], delivered).violations).toHaveLength(1)
+  })
+
   test("the writer's own L1 gets no allowance: read-your-writes", () => {
     const delivered: Delivery[] = [{ write: written, receiver: 1, at: 150 }]
     expect(check([read(0, 'l1', 101, 1, 0)], [written], delivered, 1_000).violations).toHaveLength(1)
@@ -100,7 +107,8 @@ describe('checkHistory', () => {
     const stale = read(1, 'l2', 101, 1, 0)
     const reads = [read(2, 'database', 90, 1, 0), stale, read(2, 'database', 300, 1, 1)]
     const [violation] = check(reads, [written]).violations
-    const text = describeViolation(violation!, reads, [written])
+    const text = describeViolation(violation!, reads, [written], [{ write: written, receiver: 1, at: 104 }])
+    expect(text).toContain('invalidation reached worker 1 at     3.000 ms')
     expect(text).toContain('worker 0 update wrote row 1 = v1')
     expect(text).toContain('worker 1 by-id from l2 saw 1 = 0  <== STALE')
     expect(text).toContain('worker 2 by-id from database saw 1 = 0')
@@ -126,6 +134,19 @@ describe('pairDeliveries', () => {
       [2, 0, 22],
       [2, 1, 21],
     ])
+  })
+
+  test('an invalidation published without a recorded write (rolled back, aborted) keeps its place in the sequence', () => {
+    const recorded = write(0, 20, [[1, 2]], 19)
+    const deliveries = pairDeliveries(
+      [recorded],
+      [
+        { worker: 1, at: 11, tags: TAGS },
+        { worker: 1, at: 21, tags: TAGS },
+      ],
+      [{ worker: 0, at: 9, tags: TAGS }],
+    )
+    expect(deliveries.map(({ write, receiver, at }) => [write, receiver, at])).toEqual([[recorded, 1, 21]])
   })
 
   test("a write's delivery is when the last of its invalidations arrived; other tags do not pair", () => {

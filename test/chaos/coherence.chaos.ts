@@ -81,7 +81,7 @@ test('Prisma and TypeORM on the same rows: the checker flags the reads the other
       },
     )
     expect(
-      sameOrm.violations.map((violation) => describeViolation(violation, reads, writes)),
+      sameOrm.violations.map((violation) => describeViolation(violation, reads, writes, deliveries)),
       orm,
     ).toEqual([])
   }

@@ -3,7 +3,17 @@
 // machine, one clock, comparable across processes to well under a millisecond.
 
 /** Where a read was served from (Prisma's `$cache.withInfo` origins; TypeORM's from the hit events). */
-export type Origin = 'l1' | 'l2' | 'database' | 'stale' | 'bypass'
+export type Origin = 'l1' | 'l2' | 'database' | 'stale' | 'bypass' | 'flight'
+
+/**
+ * Served from this process's memory, which hears of other processes' writes
+ * over the bus: L1, L1 past its ttl (swr), or a load already under way here
+ * that the read joined (`flight`: the engine lets a caller join only while no
+ * invalidation of its tags has arrived, the same window as L1's).
+ */
+export function fromMemory(origin: Origin): boolean {
+  return origin === 'l1' || origin === 'stale' || origin === 'flight'
+}
 
 /** What one read saw of some rows: the sum of their versions (one row: its version). */
 export interface Observation {
@@ -33,6 +43,13 @@ export interface WriteRecord {
   readonly invalidations: readonly { readonly at: number; readonly tags: string }[]
 }
 
+/** An invalidation a worker published outside any recorded write (a rolled-back or aborted one, say). */
+export interface UnrecordedInvalidation {
+  readonly worker: number
+  readonly at: number
+  readonly tags: string
+}
+
 /** An invalidation a worker received from another process (origin `remote`). */
 export interface Receipt {
   readonly worker: number
@@ -58,10 +75,18 @@ export interface Delivery {
  * invalidates the same entries, so the pairing still says when the receiver
  * stopped serving what both writes replaced.
  */
-export function pairDeliveries(writes: readonly WriteRecord[], receipts: readonly Receipt[]): Delivery[] {
-  const sent = writes
-    .flatMap((write) => write.invalidations.map((invalidation) => ({ write, ...invalidation })))
-    .sort((a, b) => a.at - b.at)
+export function pairDeliveries(
+  writes: readonly WriteRecord[],
+  receipts: readonly Receipt[],
+  unrecorded: readonly UnrecordedInvalidation[] = [],
+): Delivery[] {
+  // Unrecorded invalidations take their place in each receiver's sequence, so the ones after them pair right.
+  const sent: { write?: WriteRecord; worker: number; at: number; tags: string }[] = [
+    ...writes.flatMap((write) =>
+      write.invalidations.map((invalidation) => ({ write, worker: write.worker, ...invalidation })),
+    ),
+    ...unrecorded,
+  ].sort((a, b) => a.at - b.at)
   const arrivals = new Map<string, number[]>()
   for (const receipt of [...receipts].sort((a, b) => a.at - b.at)) {
     const key = `${receipt.worker} ${receipt.tags}`
@@ -75,12 +100,13 @@ export function pairDeliveries(writes: readonly WriteRecord[], receipts: readonl
   const latest = new Map<WriteRecord, Map<number, number>>()
   for (const invalidation of sent) {
     for (const receiver of workers) {
-      if (receiver === invalidation.write.worker) continue
+      if (receiver === invalidation.worker) continue
       const key = `${receiver} ${invalidation.tags}`
       const index = consumed.get(key) ?? 0
       const at = arrivals.get(key)?.[index]
       if (at === undefined) continue
       consumed.set(key, index + 1)
+      if (invalidation.write === undefined) continue
       const byReceiver = latest.get(invalidation.write) ?? new Map<number, number>()
       byReceiver.set(receiver, Math.max(byReceiver.get(receiver) ?? Number.NEGATIVE_INFINITY, at))
       latest.set(invalidation.write, byReceiver)
@@ -224,7 +250,7 @@ export function checkHistory(
   const l1Staleness: number[] = []
   const none = new VisibleVersions()
   for (const read of reads) {
-    const fromMemory = read.origin === 'l1' || read.origin === 'stale'
+    const memoryServed = fromMemory(read.origin)
     const memory = inMemoryOf.get(read.worker)
     for (const observation of read.seen) {
       let expectedAtLeast = 0
@@ -232,7 +258,7 @@ export function checkHistory(
       for (const row of observation.rows) {
         const versions = committed.get(row) ?? none
         committedSum += versions.maxBy(read.start, options.initialVersion)
-        expectedAtLeast += fromMemory
+        expectedAtLeast += memoryServed
           ? (memory?.get(row) ?? none).maxBy(read.start, options.initialVersion)
           : versions.maxBy(read.start, options.initialVersion)
       }
@@ -241,7 +267,7 @@ export function checkHistory(
         continue
       }
       const [row] = observation.rows
-      if (fromMemory && observation.rows.length === 1 && row !== undefined && observation.versionSum < committedSum) {
+      if (memoryServed && observation.rows.length === 1 && row !== undefined && observation.versionSum < committedSum) {
         const replacedAt = committed.get(row)?.firstAbove(observation.versionSum)
         if (replacedAt !== undefined) l1Staleness.push(read.start - replacedAt)
       }
@@ -255,9 +281,14 @@ export function describeViolation(
   violation: Violation,
   reads: readonly ReadRecord[],
   writes: readonly WriteRecord[],
+  deliveries: readonly Delivery[] = [],
   marginMs = 50,
 ): string {
   const rows = new Set(violation.observation.rows)
+  const reader = violation.read.worker
+  const reached = new Map(
+    deliveries.filter((delivery) => delivery.receiver === reader).map(({ write, at }) => [write, at]),
+  )
   const from = violation.read.start - marginMs
   const to = violation.read.end + marginMs
   const near = (start: number, end: number) => end >= from && start <= to
@@ -270,7 +301,9 @@ export function describeViolation(
       at: write.end,
       text: `${relative(write.start)} → ${relative(write.end)}  worker ${write.worker} ${write.op} wrote ${touched
         .map(({ row, version }) => `row ${row} = v${version}`)
-        .join(', ')}`,
+        .join(
+          ', ',
+        )}${reached.has(write) ? `, invalidation reached worker ${reader} at ${relative(reached.get(write)!)}` : ''}`,
     })
   }
   for (const read of reads) {

@@ -19,6 +19,7 @@ import {
   percentile,
   type ReadRecord,
   type Receipt,
+  type UnrecordedInvalidation,
   type Violation,
   type WriteRecord,
 } from './history.js'
@@ -101,7 +102,15 @@ interface Running {
   next(type: FromWorker['type']): Promise<FromWorker>
 }
 
-function start(config: WorkerConfig, sink: { reads: ReadRecord[]; writes: WriteRecord[]; receipts: Receipt[] }) {
+/** What the workers streamed, gathered. */
+interface Records {
+  readonly reads: ReadRecord[]
+  readonly writes: WriteRecord[]
+  readonly receipts: Receipt[]
+  readonly unrecorded: UnrecordedInvalidation[]
+}
+
+function start(config: WorkerConfig, sink: Records) {
   const child = fork(WORKER, [JSON.stringify(config)], {
     execArgv: ['--import', REGISTER_HOOKS],
     serialization: 'advanced',
@@ -116,6 +125,7 @@ function start(config: WorkerConfig, sink: { reads: ReadRecord[]; writes: WriteR
       for (const read of message.reads) sink.reads.push(read)
       for (const write of message.writes) sink.writes.push(write)
       for (const receipt of message.receipts) sink.receipts.push(receipt)
+      for (const invalidation of message.unrecorded) sink.unrecorded.push(invalidation)
       return
     }
     messages.push(message)
@@ -191,7 +201,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const baseUrl = await postgresUrl()
   const redis = await redisUrl()
   const workers: Running[] = []
-  const sink = { reads: [] as ReadRecord[], writes: [] as WriteRecord[], receipts: [] as Receipt[] }
+  const sink: Records = { reads: [], writes: [], receipts: [], unrecorded: [] }
   try {
     await createTable(baseUrl, database.schema, options)
     options.workers.forEach((orm, worker) => {
@@ -233,13 +243,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
 function analyse(
   options: ChaosOptions,
-  { reads, writes, receipts }: { reads: ReadRecord[]; writes: WriteRecord[]; receipts: Receipt[] },
+  { reads, writes, receipts, unrecorded }: Records,
   finished: readonly FromWorker[],
   stopped: readonly FromWorker[],
   finals: ReadonlyMap<number, number>,
   { startupMs, wallMs }: { startupMs: number; wallMs: number },
 ): ChaosReport {
-  const deliveries = pairDeliveries(writes, receipts)
+  const deliveries = pairDeliveries(writes, receipts, unrecorded)
   const lags = deliveries.map(({ write, at }) => at - write.end)
   const maxLag = lags.length === 0 ? 0 : Math.max(...lags)
   // Writes whose delivery was not measured get the largest delay measured in the run.
@@ -249,7 +259,7 @@ function analyse(
     l1Allowance: l1AllowanceMs,
     deliveries,
   })
-  const origins: Record<Origin, number> = { l1: 0, l2: 0, database: 0, stale: 0, bypass: 0 }
+  const origins: Record<Origin, number> = { l1: 0, l2: 0, database: 0, stale: 0, bypass: 0, flight: 0 }
   for (const read of reads) origins[read.origin]++
   const failures: Record<string, { count: number; first: string }> = {}
   let rolledBack = 0
@@ -282,7 +292,7 @@ function analyse(
     violations,
     violationReports: violations
       .slice(0, MAX_VIOLATIONS_SHOWN)
-      .map((violation) => describeViolation(violation, reads, writes)),
+      .map((violation) => describeViolation(violation, reads, writes, deliveries)),
     lostWrites: lostWrites(writes, finals),
     maxL1StalenessMs: l1Staleness.length === 0 ? 0 : Math.max(...l1Staleness),
     l1StaleReads: l1Staleness.length,
@@ -318,7 +328,7 @@ export function formatReport(report: ChaosReport): string {
     `  served from: L1 ${share(origins.l1, report.reads)}, L2 ${share(origins.l2, report.reads)}, database ${share(
       origins.database,
       report.reads,
-    )}, stale (swr) ${share(origins.stale, report.reads)}, bypass ${share(origins.bypass, report.reads)}`,
+    )}, joined a load under way ${share(origins.flight, report.reads)}, stale (swr) ${share(origins.stale, report.reads)}, bypass ${share(origins.bypass, report.reads)}`,
     `  stale reads: ${report.violations.length}; lost writes: ${report.lostWrites.length}`,
     `  L1 reads behind another process's write (allowed, within the bus delay): ${report.l1StaleReads}, max ${report.maxL1StalenessMs.toFixed(2)} ms`,
     `  invalidation lag (write returned → other worker received), ${lag.count} pairs: p50 ${lag.p50.toFixed(2)} ms, ` +
@@ -338,7 +348,9 @@ export function formatReport(report: ChaosReport): string {
     )
   }
   if (report.unattributedInvalidations > 0)
-    lines.push(`  invalidations published outside any operation (not paired): ${report.unattributedInvalidations}`)
+    lines.push(
+      `  invalidations published outside any operation (kept in the pairing, not checked): ${report.unattributedInvalidations}`,
+    )
   for (const [op, failure] of Object.entries(report.failures))
     lines.push(`  FAILED ${op} ×${failure.count}: ${failure.first}`)
   for (const problem of report.lostWrites.slice(0, 10)) lines.push(`  LOST ${problem}`)

@@ -8,7 +8,7 @@ import { subscribe } from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import type { CacheStats } from '../../src/index.js'
-import type { Observation, Origin, ReadRecord, Receipt, WriteRecord } from './history.js'
+import type { Observation, Origin, ReadRecord, Receipt, UnrecordedInvalidation, WriteRecord } from './history.js'
 import { distinct, seededRandom, zipfSampler } from './random.js'
 import { bucketOf, chaosRowSchema, rowOfRank, rowsOfBucket } from './table.js'
 
@@ -51,6 +51,7 @@ export type FromWorker =
       readonly reads: readonly ReadRecord[]
       readonly writes: readonly WriteRecord[]
       readonly receipts: readonly Receipt[]
+      readonly unrecorded: readonly UnrecordedInvalidation[]
     }
   | {
       readonly type: 'finished'
@@ -71,12 +72,17 @@ const send = (message: FromWorker) => process.send!(message)
 /** What the cache reported during one operation, collected through its async context. */
 interface OperationContext {
   origin?: Origin
+  /** A hit, miss or load event came from this operation's own call: it did not join another's load. */
+  ownLookup?: boolean
+  /** Set when the operation has returned: what its async context publishes later belongs to no record. */
+  done?: boolean
   readonly invalidations: { at: number; tags: string }[]
 }
 const context = new AsyncLocalStorage<OperationContext>()
 let reads: ReadRecord[] = []
 let writes: WriteRecord[] = []
 let receipts: Receipt[] = []
+let unrecorded: UnrecordedInvalidation[] = []
 let unattributedInvalidations = 0
 
 subscribe('ormcache:invalidate', (message) => {
@@ -89,15 +95,28 @@ subscribe('ormcache:invalidate', (message) => {
     return
   }
   const operation = context.getStore()
-  if (operation === undefined) unattributedInvalidations++
-  else operation.invalidations.push({ at, tags: encoded })
+  if (operation !== undefined && !operation.done) {
+    operation.invalidations.push({ at, tags: encoded })
+    return
+  }
+  unattributedInvalidations++
+  unrecorded.push({ worker: config.worker, at, tags: encoded })
 })
 // TypeORM has no withInfo: a hit event in the read's own async context says which tier served it.
 subscribe('ormcache:hit', (message) => {
   const { prefix, tier } = message as { prefix: string; tier: 'l1' | 'l2' }
   const operation = context.getStore()
-  if (prefix === config.prefix && operation !== undefined) operation.origin = tier
+  if (prefix !== config.prefix || operation === undefined) return
+  operation.origin = tier
+  operation.ownLookup = true
 })
+// A read that joins a load already under way in this process sees none of these in its own context.
+for (const name of ['ormcache:miss', 'ormcache:load']) {
+  subscribe(name, (message) => {
+    const operation = context.getStore()
+    if ((message as { prefix: string }).prefix === config.prefix && operation !== undefined) operation.ownLookup = true
+  })
+}
 
 class RolledBack extends Error {}
 
@@ -282,15 +301,21 @@ const failures: Record<string, { count: number; first: string }> = {}
 async function read(op: string, run: () => Promise<ReadResult>): Promise<void> {
   const operation: OperationContext = { invalidations: [] }
   const start = now()
-  const { origin, seen } = await context.run(operation, run)
-  reads.push({ worker: config.worker, op: `${config.orm} ${op}`, origin, start, end: now(), seen })
+  const { origin, seen } = await context.run(operation, run).finally(() => {
+    operation.done = true
+  })
+  // Served by another caller's load (from the database or Redis): it began before this read.
+  const served = !operation.ownLookup && (origin === 'database' || origin === 'l2') ? 'flight' : origin
+  reads.push({ worker: config.worker, op: `${config.orm} ${op}`, origin: served, start, end: now(), seen })
 }
 
 async function write(op: string, run: () => Promise<RowVersions>): Promise<void> {
   const operation: OperationContext = { invalidations: [] }
   const start = now()
   try {
-    const versions = await context.run(operation, run)
+    const versions = await context.run(operation, run).finally(() => {
+      operation.done = true
+    })
     const end = now()
     writes.push({
       worker: config.worker,
@@ -301,6 +326,8 @@ async function write(op: string, run: () => Promise<RowVersions>): Promise<void>
       invalidations: operation.invalidations,
     })
   } catch (error) {
+    // What it published still holds a place in the others' sequence of receipts.
+    for (const invalidation of operation.invalidations) unrecorded.push({ worker: config.worker, ...invalidation })
     if (error instanceof RolledBack) rolledBack++
     else if (abortedByDatabase(error)) aborted++
     else throw error
@@ -370,11 +397,12 @@ async function loop(client: Client, endAt: number): Promise<void> {
 }
 
 function flush(): void {
-  if (reads.length + writes.length + receipts.length === 0) return
-  send({ type: 'records', reads, writes, receipts })
+  if (reads.length + writes.length + receipts.length + unrecorded.length === 0) return
+  send({ type: 'records', reads, writes, receipts, unrecorded })
   reads = []
   writes = []
   receipts = []
+  unrecorded = []
 }
 
 const client = config.orm === 'prisma' ? await prismaClient() : await typeormClient()
