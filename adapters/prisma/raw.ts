@@ -1,5 +1,5 @@
+import { analyzeSql } from '../sql/effect.js'
 import type { RelationGraph } from './relations.js'
-import { analyzeSql } from './sql-statement.js'
 import { modelTag, wholeModelTags } from './tag-names.js'
 import { allModelTags } from './write-tags.js'
 

@@ -1,7 +1,7 @@
+import { DIALECT_RULES, type Dialect } from '../sql/lexer.js'
+import { parseSql, type SelectStatement, type Statement } from '../sql/statements.js'
 import type { EntitySetting } from './options.js'
 import type { SchemaIndex } from './schema.js'
-import { type Dialect, splitStatements, tokenize } from './sql.js'
-import { parseStatement, type SelectStatement, type Statement } from './statements.js'
 import { type Restriction, restrictionOf } from './where.js'
 
 /** What a SELECT means for caching, independent of its parameters. */
@@ -49,7 +49,7 @@ export class Analyzer {
   analyze(sql: string): Analysis {
     const known = this.#memo.get(sql)
     if (known !== undefined) return known
-    const statements = splitStatements(tokenize(sql, this.#dialect)).map(parseStatement)
+    const statements = parseSql(sql, DIALECT_RULES[this.#dialect])
     const only = statements.length === 1 ? statements[0] : undefined
     const analysis: Analysis = { statements, read: only?.kind === 'select' ? this.#readShape(only) : undefined }
     if (this.#memo.size >= MAX_MEMO) this.#memo.delete(this.#memo.keys().next().value!)

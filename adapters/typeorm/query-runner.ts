@@ -1,9 +1,9 @@
 import { QueryResult, type QueryRunner } from 'typeorm'
+import type { Dialect } from '../sql/lexer.js'
+import type { Statement } from '../sql/statements.js'
 import type { Analyzer } from './analyzer.js'
 import type { ReadMarks } from './marks.js'
 import { planRead, type ReadPlan } from './reads.js'
-import type { Dialect } from './sql.js'
-import type { Statement } from './statements.js'
 import { RunnerTransaction } from './transactions.js'
 import { tagsOfWrite, type WriteTags } from './writes.js'
 

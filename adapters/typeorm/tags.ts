@@ -1,5 +1,5 @@
 import { hashArgs } from '../../src/keys.js'
-import type { ValueRef } from './statements.js'
+import type { ValueRef } from '../sql/statements.js'
 import type { Restriction } from './where.js'
 
 // Tags are shared by every process on the same Redis prefix, so their format is

@@ -1,5 +1,6 @@
-import { closingParen, isName, isPunct, isWord, nameOf, type Token } from './sql.js'
-import { plainValue, type ValueRef } from './statements.js'
+import type { Token } from '../sql/lexer.js'
+import { plainValue, type ValueRef } from '../sql/statements.js'
+import { closingParen, isName, isPunct, isWord, nameOf } from '../sql/tokens.js'
 
 /**
  * Which rows of one table a WHERE clause can match, as a disjunction of

@@ -1,5 +1,5 @@
+import type { FilteredWrite, InsertStatement, Statement } from '../sql/statements.js'
 import type { Change, SchemaIndex, TableInfo } from './schema.js'
-import type { FilteredWrite, InsertStatement, Statement } from './statements.js'
 import { keysOf, normalizeKey, rowsTag, rowTag, tableTag, wholeTableTags } from './tags.js'
 import { restrictionOf } from './where.js'
 

@@ -1,4 +1,4 @@
-import { closingParen, isName, isPunct, isWord, nameOf, type Token } from './sql.js'
+import { type LexicalRules, type Token, tokenize } from './lexer.js'
 import {
   CLAUSE_END,
   clauseAfter,
@@ -10,6 +10,7 @@ import {
   type TableRefRead,
   tableReferences,
 } from './table-refs.js'
+import { closingParen, isName, isPunct, isWord, nameOf, splitStatements } from './tokens.js'
 
 export type { Relation } from './table-refs.js'
 
@@ -29,6 +30,8 @@ export type Statement =
 /** A write whose rows cannot be told: every row of `tables` may have changed. */
 export interface RewriteStatement {
   readonly kind: 'rewrite'
+  /** The statement's leading keyword: `TRUNCATE`, `MERGE`, `ALTER`, `CREATE`, `DROP`, `RENAME`, `COPY`, `LOAD`, `UPDATE`. */
+  readonly command: string
   readonly tables: readonly string[]
   /**
    * Which referencing tables change too: `policy` follows each foreign key's
@@ -106,7 +109,6 @@ const NO_EFFECT = new Set([
   'CHECK',
   'FLUSH',
   'KILL',
-  'VALUES',
   'TABLE',
 ])
 const WRITE_WORDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'TRUNCATE'])
@@ -120,6 +122,9 @@ export function parseStatement(tokens: readonly Token[]): Statement {
   switch (first.value) {
     case 'SELECT':
       return parseSelect(tokens)
+    case 'VALUES':
+      // A constant row set: a read of no table.
+      return { kind: 'select', tables: [], main: undefined }
     case 'WITH':
       return parseWith(tokens)
     case 'INSERT':
@@ -132,24 +137,24 @@ export function parseStatement(tokens: readonly Token[]): Statement {
     case 'TRUNCATE':
       return parseTruncate(tokens)
     case 'MERGE':
-      return rewriteOf(tableAfter(tokens, 1, ['INTO']), 'policy')
+      return rewriteOf('MERGE', tableAfter(tokens, 1, ['INTO']), 'policy')
     case 'COPY':
       // COPY t FROM … loads rows; COPY t TO … and COPY (query) TO … only read.
       return tokens.some((token) => isWord(token, 'FROM') && token.depth === 0)
-        ? rewriteOf(tableAfter(tokens, 1, []), 'none')
+        ? rewriteOf('COPY', tableAfter(tokens, 1, []), 'none')
         : { kind: 'none' }
     case 'LOAD':
-      return rewriteOf(tableAfter(tokens, indexOfWord(tokens, 'TABLE', 0) + 1, []), 'none')
+      return rewriteOf('LOAD', tableAfter(tokens, indexOfWord(tokens, 'TABLE', 0) + 1, []), 'none')
     case 'ALTER':
       return isWord(tokens[1], 'TABLE')
-        ? rewriteOf(tableAfter(tokens, 2, ['IF', 'EXISTS', 'ONLY']), 'policy', true)
+        ? rewriteOf('ALTER', tableAfter(tokens, 2, ['IF', 'EXISTS', 'ONLY']), 'policy', true)
         : ddl()
     case 'DROP':
       return parseDrop(tokens)
     case 'CREATE':
       return parseCreate(tokens)
     case 'RENAME':
-      return isWord(tokens[1], 'TABLE') ? rewriteOf(namesIn(tokens.slice(2)), 'none', true) : ddl()
+      return isWord(tokens[1], 'TABLE') ? rewriteOf('RENAME', namesIn(tokens.slice(2)), 'none', true) : ddl()
     case 'BEGIN':
     case 'START':
       return { kind: 'begin' }
@@ -172,12 +177,13 @@ function ddl(): Statement {
 }
 
 function rewriteOf(
+  command: string,
   tables: readonly string[] | undefined,
   cascade: RewriteStatement['cascade'],
   implicitCommit = false,
 ): Statement {
   if (tables === undefined || tables.length === 0) return { kind: 'unknown' }
-  return { kind: 'rewrite', tables, cascade, implicitCommit }
+  return { kind: 'rewrite', command, tables, cascade, implicitCommit }
 }
 
 function parseSelect(tokens: readonly Token[]): Statement {
@@ -186,17 +192,9 @@ function parseSelect(tokens: readonly Token[]): Statement {
 }
 
 function parseWith(tokens: readonly Token[]): Statement {
-  if (!hasWriteWord(tokens)) return { kind: 'select', tables: tableReferences(tokens), main: undefined }
-  // Data-modifying CTEs: every table any of them names is rewritten.
-  const tables: string[] = []
-  tokens.forEach((token, index) => {
-    if (token.kind !== 'word') return
-    if (token.value === 'INSERT' || token.value === 'MERGE')
-      tables.push(...(tableAfter(tokens, index + 1, ['INTO']) ?? []))
-    if (token.value === 'UPDATE') tables.push(...(tableAfter(tokens, index + 1, ['ONLY']) ?? []))
-    if (token.value === 'DELETE') tables.push(...(tableAfter(tokens, index + 1, ['FROM', 'ONLY']) ?? []))
-  })
-  return rewriteOf(tables.length > 0 ? tables : undefined, 'policy')
+  // A data-modifying CTE (or WITH … INSERT/UPDATE/DELETE) may write through any of its parts, by any form.
+  if (hasWriteWord(tokens)) return { kind: 'unknown' }
+  return { kind: 'select', tables: tableReferences(tokens), main: undefined }
 }
 
 function parseExplain(tokens: readonly Token[]): Statement {
@@ -206,15 +204,15 @@ function parseExplain(tokens: readonly Token[]): Statement {
     (token, index) => index > 0 && token.depth === 0 && isWord(token, 'SELECT', 'WITH', ...WRITE_WORDS),
   )
   if (start === -1) return { kind: 'unknown' }
-  const inner = parseStatement(tokens.slice(start))
-  return inner.kind === 'select' ? { kind: 'none' } : inner
+  // What the statement it runs writes is read with less context than the statement alone: unknown.
+  return parseStatement(tokens.slice(start)).kind === 'select' ? { kind: 'none' } : { kind: 'unknown' }
 }
 
 function parseDrop(tokens: readonly Token[]): Statement {
   if (isWord(tokens[1], 'TABLE')) {
     let start = 2
     if (isWord(tokens[start], 'IF') && isWord(tokens[start + 1], 'EXISTS')) start += 2
-    return rewriteOf(namesIn(tokens.slice(start)), 'all', true)
+    return rewriteOf('DROP', namesIn(tokens.slice(start)), 'all', true)
   }
   if (isWord(tokens[1], 'SCHEMA', 'DATABASE')) return { kind: 'unknown' }
   return ddl()
@@ -223,40 +221,51 @@ function parseDrop(tokens: readonly Token[]): Statement {
 function parseCreate(tokens: readonly Token[]): Statement {
   const tableAt = tokens.findIndex((token, index) => index < 4 && isWord(token, 'TABLE'))
   // A table made again under an old name must not find entries of the old one.
-  if (tableAt !== -1) return rewriteOf(tableAfter(tokens, tableAt + 1, ['IF', 'NOT', 'EXISTS']), 'none', true)
+  if (tableAt !== -1) return rewriteOf('CREATE', tableAfter(tokens, tableAt + 1, ['IF', 'NOT', 'EXISTS']), 'none', true)
   return ddl()
 }
 
+// What may follow TRUNCATE's table list; anything else is a form not read here.
+const TRUNCATE_OPTIONS = ['RESTART', 'CONTINUE', 'IDENTITY', 'RESTRICT', 'CASCADE']
+
+/** `TRUNCATE [TABLE] [ONLY] a [*], [ONLY] b … [RESTART|CONTINUE IDENTITY] [CASCADE|RESTRICT]`. */
 function parseTruncate(tokens: readonly Token[]): Statement {
-  let start = 1
-  if (isWord(tokens[start], 'TABLE')) start++
-  if (isWord(tokens[start], 'ONLY')) start++
+  let i = isWord(tokens[1], 'TABLE') ? 2 : 1
   const tables: string[] = []
-  let i = start
-  while (i < tokens.length) {
+  for (;;) {
+    if (isWord(tokens[i], 'ONLY')) i++
     const ref = readTableName(tokens, i)
-    if (ref === undefined) break
+    if (ref === undefined) return { kind: 'unknown' }
     tables.push(ref.name)
     i = ref.end
     if (tokens[i]?.kind === 'op' && tokens[i]!.value === '*') i++
     if (!isPunct(tokens[i], ',')) break
     i++
   }
-  const cascade = tokens.some((token) => isWord(token, 'CASCADE'))
-  return rewriteOf(tables, cascade ? 'all' : 'none', true)
+  const options = tokens.slice(i)
+  if (!options.every((token) => isWord(token, ...TRUNCATE_OPTIONS))) return { kind: 'unknown' }
+  // CASCADE empties every table with a foreign key to these, and theirs in turn.
+  const cascade = options.some((token) => isWord(token, 'CASCADE'))
+  return rewriteOf('TRUNCATE', tables, cascade ? 'all' : 'none', true)
 }
 
 // SQLite's conflict clause: `INSERT OR IGNORE INTO t`, `UPDATE OR REPLACE t SET …`.
 const CONFLICT_RESOLUTIONS = ['ABORT', 'FAIL', 'IGNORE', 'REPLACE', 'ROLLBACK']
 
-/** The index after `OR <resolution>` at `i`, and whether it resolves conflicts by deleting the conflicting rows. */
-function skipConflictClause(tokens: readonly Token[], i: number): { next: number; replace: boolean } {
-  if (!isWord(tokens[i], 'OR') || !isWord(tokens[i + 1], ...CONFLICT_RESOLUTIONS)) return { next: i, replace: false }
+/**
+ * The index after `OR <resolution>` at `i`, and whether it resolves conflicts
+ * by deleting the conflicting rows; `undefined` for an `OR` followed by
+ * anything else (never a table named "or").
+ */
+function skipConflictClause(tokens: readonly Token[], i: number): { next: number; replace: boolean } | undefined {
+  if (!isWord(tokens[i], 'OR')) return { next: i, replace: false }
+  if (!isWord(tokens[i + 1], ...CONFLICT_RESOLUTIONS)) return undefined
   return { next: i + 2, replace: isWord(tokens[i + 1], 'REPLACE') }
 }
 
 function parseInsert(tokens: readonly Token[]): Statement {
   const conflict = skipConflictClause(tokens, 1)
+  if (conflict === undefined) return { kind: 'unknown' }
   const replace = isWord(tokens[0], 'REPLACE') || conflict.replace
   let i = conflict.next
   while (isWord(tokens[i], 'IGNORE', 'LOW_PRIORITY', 'DELAYED', 'HIGH_PRIORITY', 'INTO')) i++
@@ -273,9 +282,10 @@ function parseInsert(tokens: readonly Token[]): Statement {
   const upsertAt = tokens.findIndex(
     (token, index) => token.depth === 0 && isWord(token, 'ON') && isWord(tokens[index + 1], 'CONFLICT', 'DUPLICATE'),
   )
-  const upsert = replace || upsertAt !== -1
+  // CONFLICT or DUPLICATE anywhere else (in a subquery, a form not read here) counts as an upsert too.
+  const upsert = replace || tokens.some((token) => isWord(token, 'CONFLICT', 'DUPLICATE'))
   // REPLACE deletes the rows it conflicts with: what it changes cannot be told from the columns.
-  const setColumns = upsertAt !== -1 ? upsertSetColumns(tokens, upsertAt) : replace ? undefined : []
+  const setColumns = upsertAt !== -1 ? upsertSetColumns(tokens, upsertAt) : upsert ? undefined : []
   let rows: (ValueRef | undefined)[][] | undefined
   if (isWord(tokens[i], 'VALUES', 'VALUE')) rows = readValueRows(tokens, i + 1)
   return { kind: 'insert', table: target.name, columns, rows, upsert, upsertSetColumns: setColumns }
@@ -283,12 +293,15 @@ function parseInsert(tokens: readonly Token[]): Statement {
 
 function parseUpdate(tokens: readonly Token[]): Statement {
   const conflict = skipConflictClause(tokens, 1)
+  if (conflict === undefined) return { kind: 'unknown' }
   // OR REPLACE deletes the rows a changed unique key now collides with: which, the SQL cannot tell.
-  if (conflict.replace) return rewriteOf(tableAfter(tokens, conflict.next, ['ONLY']), 'policy')
+  if (conflict.replace) return rewriteOf('UPDATE', tableAfter(tokens, conflict.next, ['ONLY']), 'policy')
   let i = conflict.next
   while (isWord(tokens[i], 'ONLY', 'LOW_PRIORITY', 'IGNORE')) i++
   const setAt = indexOfWord(tokens, 'SET', 0)
   if (setAt === -1) return { kind: 'unknown' }
+  // A derived table or a parenthesized join among the targets: which tables are written is not read here.
+  if (tokens.slice(i, setAt).some((token) => isPunct(token, '('))) return { kind: 'unknown' }
   const refs = updateTargets(tokens, i, setAt)
   if (refs === undefined) return { kind: 'unknown' }
   const where = clauseAfter(tokens, indexOfWord(tokens, 'WHERE', 0), 0)
@@ -301,22 +314,26 @@ function parseUpdate(tokens: readonly Token[]): Statement {
   }
 }
 
+// What may follow `DELETE FROM <table> [alias]`; anything else (a comma list, a join) is a form not read here.
+const DELETE_CLAUSES = ['WHERE', 'USING', 'RETURNING', 'ORDER', 'LIMIT', 'PARTITION']
+
 function parseDelete(tokens: readonly Token[]): Statement {
   let i = 1
   while (isWord(tokens[i], 'LOW_PRIORITY', 'QUICK', 'IGNORE')) i++
-  const fromAt = indexOfWord(tokens, 'FROM', 0)
-  // MySQL's multi-table forms (DELETE t1, t2 FROM …, DELETE FROM t1 USING …) may delete from every table named.
-  const multi = fromAt !== i || tokens.some((token) => token.depth === 0 && isWord(token, 'USING'))
-  if (fromAt === -1) return { kind: 'unknown' }
-  let start = fromAt + 1
+  // MySQL's `DELETE t1, t2 FROM …` names its targets by alias: which tables those are is not read here.
+  if (!isWord(tokens[i], 'FROM')) return { kind: 'unknown' }
+  let start = i + 1
   if (isWord(tokens[start], 'ONLY')) start++
   const target = readTableRef(tokens, start)
   if (target === undefined || target.name === undefined) return { kind: 'unknown' }
-  const where = clauseAfter(tokens, indexOfWord(tokens, 'WHERE', 0), 0)
-  if (multi) {
+  const after = tokens[target.end]
+  if (after !== undefined && !isWord(after, ...DELETE_CLAUSES)) return { kind: 'unknown' }
+  if (tokens.some((token) => token.depth === 0 && isWord(token, 'USING'))) {
+    // PostgreSQL's USING joins tables to filter by; MySQL's names the tables to delete from: all may be written.
     const targets = [...new Set([target.name, ...tableReferences(tokens)])]
     return { kind: 'delete', targets, relation: undefined, setColumns: undefined }
   }
+  const where = clauseAfter(tokens, indexOfWord(tokens, 'WHERE', 0), 0)
   return {
     kind: 'delete',
     targets: [target.name],
@@ -451,4 +468,11 @@ function hasWriteWord(tokens: readonly Token[]): boolean {
 
 function indexOfWord(tokens: readonly Token[], word: string, depth: number): number {
   return tokens.findIndex((token) => token.depth === depth && isWord(token, word))
+}
+
+/** The statements of `sql` under `rules`; one `unknown` when the text cannot be read to its end. */
+export function parseSql(sql: string, rules: LexicalRules): Statement[] {
+  const tokens = tokenize(sql, rules)
+  if (tokens === undefined) return [{ kind: 'unknown' }]
+  return splitStatements(tokens).map(parseStatement)
 }

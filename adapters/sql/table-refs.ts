@@ -1,4 +1,5 @@
-import { closingParen, isName, isPunct, isWord, nameOf, type Token } from './sql.js'
+import type { Token } from './lexer.js'
+import { closingParen, isName, isPunct, isWord, nameOf } from './tokens.js'
 
 // Where a statement names its tables: FROM and JOIN items, comma lists,
 // derived tables, and the WHERE clause that filters the first of them.
