@@ -341,6 +341,7 @@ export function describeBehaviour(label: string, backend: DialectBackend) {
       await expect(
         prisma.$transaction(async (tx) => {
           await tx.user.update({ where: { id: one.id }, data: { name: 'rolled back' } })
+          await tx.post.create({ data: { title: 'p', authorId: one.id } })
           throw new Rollback()
         }),
       ).rejects.toThrow(Rollback)
@@ -350,17 +351,52 @@ export function describeBehaviour(label: string, backend: DialectBackend) {
       expect(await prisma.user.findUnique({ where: { id: one.id }, cache: false })).toMatchObject({ name: 'One' })
     })
 
-    test('a batch transaction invalidates after commit', async () => {
+    test('a batch transaction invalidates after commit, and nothing when it rolls back', async () => {
       const { prisma, queries } = await fixture.cached()
       const { one, two } = await seedUsers(prisma)
       const read = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }))
       const other = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: two.id } }))
+      const invalidations = prisma.$cache.stats().invalidations
+
+      // The second write fails (duplicate email): the first one is rolled back with it.
+      await expect(
+        prisma.$transaction([
+          prisma.user.update({ where: { id: one.id }, data: { name: 'rolled back' } }),
+          prisma.user.update({ where: { id: two.id }, data: { email: 'one@x.test' } }),
+        ]),
+      ).rejects.toMatchObject({ code: 'P2002' })
+      expect(prisma.$cache.stats().invalidations).toBe(invalidations)
+      expect(await read()).toMatchObject({ queries: 0, value: { name: 'One' } })
+
       await prisma.$transaction([
         prisma.user.update({ where: { id: one.id }, data: { name: 'batch' } }),
         prisma.user.count(),
       ])
       expect(await read()).toMatchObject({ queries: 1, value: { name: 'batch' } })
       expect(await other()).toMatchObject({ queries: 0 })
+    })
+
+    test('raw SQL in a transaction invalidates its tables after commit, and nothing after rollback', async () => {
+      const { prisma, queries } = await fixture.cached()
+      const { one } = await seedUsers(prisma)
+      const read = await cachedRead(queries, () => prisma.user.findUnique({ where: { id: one.id } }))
+      const invalidations = prisma.$cache.stats().invalidations
+      const rename = `UPDATE ${quote('User')} SET ${quote('name')} = ${parameter(1)}`
+      await expect(
+        prisma.$transaction(async (tx) => {
+          await tx.$executeRawUnsafe(rename, 'rolled back')
+          throw new Rollback()
+        }),
+      ).rejects.toThrow(Rollback)
+      expect(prisma.$cache.stats().invalidations).toBe(invalidations)
+      expect(await read()).toMatchObject({ queries: 0, value: { name: 'One' } })
+
+      await prisma.$transaction(async (tx) => {
+        await tx.$executeRawUnsafe(rename, 'raw')
+        // Not committed: the cache still holds the committed row.
+        expect(await read()).toMatchObject({ queries: 0, value: { name: 'One' } })
+      })
+      expect(await read()).toMatchObject({ queries: 1, value: { name: 'raw' } })
     })
   })
 }
