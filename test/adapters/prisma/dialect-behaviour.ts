@@ -74,12 +74,30 @@ export function describeBehaviour(label: string, backend: DialectBackend) {
   })
 
   describe('reads', () => {
+    test('a second identical read is a hit, whatever the order of its keys', async () => {
+      const { prisma, queries } = await fixture.cached()
+      await prisma.user.create({ data: { email: 'a@x.test', name: 'A' } })
+
+      const first = await queries.during(() => prisma.user.findMany({ where: { name: 'A' } }))
+      const second = await queries.during(() => prisma.user.findMany({ where: { name: 'A' } }))
+      expect(first).toBe(1)
+      expect(second).toBe(0)
+      expect(prisma.$cache.stats()).toMatchObject({ l1Hits: 1, loads: 1 })
+      // The same query with its keys in another order is the same entry.
+      expect(await queries.during(() => prisma.user.findMany({ where: { name: 'A' }, orderBy: { id: 'asc' } }))).toBe(1)
+      expect(await queries.during(() => prisma.user.findMany({ orderBy: { id: 'asc' }, where: { name: 'A' } }))).toBe(0)
+    })
+
     test('a second identical read is a hit and sends no query, for every read operation', async () => {
       const { prisma, queries } = await fixture.cached()
       const { one } = await seedUsers(prisma)
+      await prisma.post.create({ data: { title: 't', authorId: one.id } })
       const reads = [
         () => prisma.user.findUnique({ where: { id: one.id }, include: { posts: true } }),
+        () => prisma.user.findUniqueOrThrow({ where: { email: 'one@x.test' } }),
+        () => prisma.user.findFirst({ where: { name: 'One' } }),
         () => prisma.user.findFirstOrThrow({ where: { name: 'One' } }),
+        () => prisma.user.findMany({ include: { posts: true } }),
         () => prisma.user.findMany({ orderBy: { id: 'asc' }, cache: { ttl: '1m' } }),
         () => prisma.user.count(),
         () => prisma.user.aggregate({ _max: { id: true } }),

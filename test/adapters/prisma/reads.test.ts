@@ -11,40 +11,6 @@ import { Prisma } from './generated/client.js'
 const fixture = usePrismaFixture('prisma-reads')
 
 describe('reads through prismaCache', () => {
-  test('a second identical read is a hit and sends no query', async () => {
-    const { prisma, queries } = await fixture.cached()
-    await prisma.user.create({ data: { email: 'a@x.test', name: 'A' } })
-
-    const first = await queries.during(() => prisma.user.findMany({ where: { name: 'A' } }))
-    const second = await queries.during(() => prisma.user.findMany({ where: { name: 'A' } }))
-    expect(first).toBe(1)
-    expect(second).toBe(0)
-    expect(prisma.$cache.stats()).toMatchObject({ l1Hits: 1, loads: 1 })
-    // The same query with its keys in another order is the same entry.
-    expect(await queries.during(() => prisma.user.findMany({ where: { name: 'A' }, orderBy: { id: 'asc' } }))).toBe(1)
-    expect(await queries.during(() => prisma.user.findMany({ orderBy: { id: 'asc' }, where: { name: 'A' } }))).toBe(0)
-  })
-
-  test('every read operation is cached', async () => {
-    const { prisma, queries } = await fixture.cached()
-    const user = await prisma.user.create({ data: { email: 'a@x.test', name: 'A', posts: { create: { title: 't' } } } })
-    const reads = [
-      () => prisma.user.findUnique({ where: { id: user.id } }),
-      () => prisma.user.findUniqueOrThrow({ where: { email: 'a@x.test' } }),
-      () => prisma.user.findFirst({ where: { name: 'A' } }),
-      () => prisma.user.findFirstOrThrow({ where: { name: 'A' } }),
-      () => prisma.user.findMany({ include: { posts: true } }),
-      () => prisma.user.count(),
-      () => prisma.user.aggregate({ _max: { id: true } }),
-      () => prisma.user.groupBy({ by: ['name'], _count: { _all: true } }),
-    ]
-    for (const read of reads) {
-      const uncached = await read()
-      expect(await queries.during(read)).toBe(0)
-      expect(await read()).toStrictEqual(uncached)
-    }
-  })
-
   test('BigInt, Decimal, DateTime, Bytes, Json and null come back exactly, from L1 and from Redis', async () => {
     const { prisma: plain } = fixture.base()
     const writer = await fixture.cached()
