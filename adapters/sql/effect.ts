@@ -1,4 +1,4 @@
-import type { LexicalRules } from './lexer.js'
+import { DIALECT_RULES, type LexicalRules } from './lexer.js'
 import { parseSql, type Statement } from './statements.js'
 
 /**
@@ -21,18 +21,8 @@ export interface TableWrite {
   readonly change: 'insert' | 'write'
 }
 
-const ANY_DIALECT: LexicalRules = {
-  backslashEscapes: false,
-  doubleQuoted: 'ident',
-  brackets: true,
-  dollar: true,
-  escapeStrings: false,
-  questionParams: true,
-  hashComments: false,
-  dashCommentNeedsSpace: false,
-  nestedComments: false,
-  executableComments: true,
-}
+// SQLite's quoting (ANSI plus brackets and backticks), PostgreSQL's dollar quotes, MySQL's executable comments.
+const ANY_DIALECT: LexicalRules = { ...DIALECT_RULES.sqlite, dollar: true, executableComments: true }
 
 /**
  * The lexical rules a statement is read under when its database is not known

@@ -67,8 +67,8 @@ export const NOT_ALIAS = new Set([
 ])
 /**
  * The relation a SELECT's rows come from: its first FROM item when that is a
- * table, or the relation of the subquery it selects from (TypeORM's pagination
- * query wraps the real one as `FROM (…) "distinctAlias"`).
+ * table, or the relation of the derived table it selects from (`SELECT DISTINCT
+ * … FROM (SELECT … FROM t WHERE …) alias`, as ORMs paginate joined reads).
  */
 export function mainRelation(tokens: readonly Token[], start: number, end: number): Relation | undefined {
   if (!isWord(tokens[start], 'SELECT')) return undefined
