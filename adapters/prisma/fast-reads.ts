@@ -1,14 +1,15 @@
-import { type AdapterContext, bypassesCache, readKey } from './operation.js'
+import { type AdapterContext, planRead } from './operation.js'
 import { isReadOperation } from './operations.js'
-import { takeCacheOption } from './options.js'
 
 /**
- * The client `prismaCache` returns, answering fresh in-process hits before
- * Prisma's query pipeline runs: even a query extension that answers from a
- * `Map` pays tens of µs for that pipeline, about the cost of the query it
- * saves on SQLite. Everything else goes to the extended client untouched:
- * misses, stale entries, the fluent API and batch `$transaction` run Prisma's
- * own call, which the query extension serves with the whole caching logic.
+ * The client `prismaCache` returns, serving cached reads before Prisma's
+ * query pipeline runs: even a query extension that answers from a `Map` pays
+ * tens of µs for that pipeline, about the cost of the query it saves on
+ * SQLite. A hit from memory or Redis never enters the pipeline; a miss runs
+ * Prisma's own call once, with `cache: false` so the query extension below
+ * only passes it through. The fluent API, batch `$transaction` and reads
+ * inside `$cache.withInfo` run Prisma's own call as it is, which the query
+ * extension serves with the same plan.
  *
  * Only this client is wrapped: a client derived from it (`$extends` applied
  * later, a transaction's) is Prisma's own, so extensions stacked after ours
@@ -68,7 +69,7 @@ function fastDelegate(delegate: Delegate, model: string, context: AdapterContext
           typeof property === 'string' && isReadOperation(property)
             ? (args?: unknown) =>
                 lazyRead(
-                  () => peek(context, model, property, args),
+                  () => serve(context, model, property, args, original),
                   () => original(args),
                   FLUENT.has(property),
                 )
@@ -80,14 +81,23 @@ function fastDelegate(delegate: Delegate, model: string, context: AdapterContext
   })
 }
 
-function peek(context: AdapterContext, model: string, operation: string, rawArgs: unknown) {
-  const { args, setting } = takeCacheOption(rawArgs)
-  if (bypassesCache(context, model, setting)) return undefined
-  const key = readKey(context, model, operation, args, setting)
-  if (key === undefined) return undefined
-  const hit = context.cache.peek(key)
-  if (hit !== undefined) context.info.current()?.push({ origin: 'l1', key, ttl: hit.expiresAt - Date.now() })
-  return hit
+/** The read through the cache, or undefined when Prisma's own call must make it. */
+function serve(
+  context: AdapterContext,
+  model: string,
+  operation: string,
+  rawArgs: unknown,
+  original: (args?: unknown) => PrismaPromiseLike,
+): Promise<unknown> | undefined {
+  // `withInfo` records the origin from the query extension.
+  if (context.info.current() !== undefined) return undefined
+  // Prisma hands query extensions `{}` for a call without arguments: the same key either way.
+  const { cached } = planRead(context, model, operation, rawArgs ?? {})
+  if (cached === undefined) return undefined
+  const hit = context.cache.peek(cached.key)
+  if (hit !== undefined) return Promise.resolve(hit.value)
+  const uncachedArgs = { ...(rawArgs as object), cache: false }
+  return context.cache.getOrLoad(cached.key, cached.tags, () => Promise.resolve(original(uncachedArgs)), cached.options)
 }
 
 /**
@@ -96,7 +106,7 @@ function peek(context: AdapterContext, model: string, operation: string, rawArgs
  * write); then it answers from memory or runs Prisma's own call.
  */
 function lazyRead(
-  fromMemory: () => { readonly value: unknown } | undefined,
+  throughCache: () => Promise<unknown> | undefined,
   original: () => PrismaPromiseLike,
   fluent: boolean,
 ): PrismaPromiseLike {
@@ -108,14 +118,14 @@ function lazyRead(
   }
   const run = () => {
     if (result === undefined) {
-      // A failure here (arguments that cannot be keyed are not one) is Prisma's call's to report.
-      let hit: { readonly value: unknown } | undefined
+      // Bad arguments (a malformed `cache` option) are Prisma's call's to report, as without the cache.
+      let cached: Promise<unknown> | undefined
       try {
-        hit = fromMemory()
+        cached = throughCache()
       } catch {
-        hit = undefined
+        cached = undefined
       }
-      result = hit === undefined ? Promise.resolve(call()) : Promise.resolve(hit.value)
+      result = cached ?? Promise.resolve(call())
     }
     return result
   }

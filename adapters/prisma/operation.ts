@@ -1,3 +1,4 @@
+import type { Duration } from '../../src/duration.js'
 import { UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import type { CacheHandle } from './cache-handle.js'
@@ -49,34 +50,57 @@ export function runOperation(context: AdapterContext, params: OperationParams): 
 }
 
 async function runRead(context: AdapterContext, model: string, params: OperationParams): Promise<unknown> {
-  const { args, setting } = takeCacheOption(params.args)
   const seen = context.info.current()
   // Inside a transaction a read must see the transaction's own writes, which no cache holds.
-  if (params.__internalParams?.transaction !== undefined || bypassesCache(context, model, setting)) {
+  const plan =
+    params.__internalParams?.transaction === undefined
+      ? planRead(context, model, params.operation, params.args, params.__internalParams?.dataPath)
+      : { args: takeCacheOption(params.args).args, cached: undefined }
+  if (plan.cached === undefined) {
     seen?.push(BYPASS)
-    return params.query(args)
+    return params.query(plan.args)
   }
-  const key = readKey(context, model, params.operation, args, setting, params.__internalParams?.dataPath)
-  // Arguments no key can describe are read from the database, not rejected.
-  if (key === undefined) {
-    seen?.push(BYPASS)
-    return params.query(args)
-  }
-  // Never `false` here: a model set to false bypassed above.
-  const modelSetting = context.models.get(model) || undefined
-  let tags = readTags(context.graph, model, params.operation, args)
-  if (setting !== undefined && setting.tags.length > 0) tags = [...new Set([...tags, ...setting.tags])].sort()
-  const ttl = setting?.ttl ?? modelSetting?.ttlMs
-  const swr = setting?.swr ?? modelSetting?.swrMs
-  return context.cache.getOrLoad(key, tags, () => Promise.resolve(params.query(args)), {
-    ...(ttl !== undefined && { ttl }),
-    ...(swr !== undefined && { swr }),
+  const { key, tags, options } = plan.cached
+  return context.cache.getOrLoad(key, tags, () => Promise.resolve(params.query(plan.args)), {
+    ...options,
     ...(seen !== undefined && { onServed: recordServed(seen, key) }),
   })
 }
 
+/** How a read outside a transaction is served: its arguments without `cache`, and unless it bypasses, its entry. */
+export interface ReadPlan {
+  readonly args: unknown
+  readonly cached:
+    | { readonly key: string; readonly tags: string[]; readonly options: { ttl?: Duration; swr?: Duration } }
+    | undefined
+}
+
+export function planRead(
+  context: AdapterContext,
+  model: string,
+  operation: string,
+  rawArgs: unknown,
+  dataPath?: unknown,
+): ReadPlan {
+  const { args, setting } = takeCacheOption(rawArgs)
+  if (bypassesCache(context, model, setting)) return { args, cached: undefined }
+  const key = readKey(context, model, operation, args, setting, dataPath)
+  // Arguments no key can describe are read from the database, not rejected.
+  if (key === undefined) return { args, cached: undefined }
+  // Never `false` here: a model set to false bypassed above.
+  const modelSetting = context.models.get(model) || undefined
+  let tags = readTags(context.graph, model, operation, args)
+  if (setting !== undefined && setting.tags.length > 0) tags = [...new Set([...tags, ...setting.tags])].sort()
+  const ttl = setting?.ttl ?? modelSetting?.ttlMs
+  const swr = setting?.swr ?? modelSetting?.swrMs
+  return {
+    args,
+    cached: { key, tags, options: { ...(ttl !== undefined && { ttl }), ...(swr !== undefined && { swr }) } },
+  }
+}
+
 /** True when the read goes to the database without consulting the cache (outside any transaction). */
-export function bypassesCache(context: AdapterContext, model: string, setting: QueryCacheSetting | undefined): boolean {
+function bypassesCache(context: AdapterContext, model: string, setting: QueryCacheSetting | undefined): boolean {
   const modelInfo = context.graph.model(model)
   return (
     (setting === undefined ? context.explicit : setting.bypass) ||
@@ -88,7 +112,7 @@ export function bypassesCache(context: AdapterContext, model: string, setting: Q
 }
 
 /** The cache key of a read, or undefined for arguments no key can describe. */
-export function readKey(
+function readKey(
   context: AdapterContext,
   model: string,
   operation: string,
