@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { CacheStats } from '../../src/index.js'
+import { TYPESCRIPT_EXEC_ARGV } from '../fixtures/typescript-workers.js'
 import { createPgSchema } from '../helpers/databases.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
@@ -28,8 +29,6 @@ import type { FromWorker, Orm, RowSharing, ToWorker, WorkerConfig } from './work
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
 // The TypeORM process tests' loader: it compiles each source with tsconfig.json's options.
-const HOOKS = new URL('../adapters/typeorm/processes/typescript-hooks.mjs', import.meta.url).href
-const REGISTER_HOOKS = `data:text/javascript,import{register}from"node:module";register(${JSON.stringify(HOOKS)})`
 /** Time between the start signal and the first operation, so every worker starts together. */
 const START_LEAD_MS = 200
 const MAX_VIOLATIONS_SHOWN = 5
@@ -112,7 +111,7 @@ interface Records {
 
 function start(config: WorkerConfig, sink: Records) {
   const child = fork(WORKER, [JSON.stringify(config)], {
-    execArgv: ['--import', REGISTER_HOOKS],
+    execArgv: [...TYPESCRIPT_EXEC_ARGV],
     serialization: 'advanced',
     stdio: 'inherit',
   })

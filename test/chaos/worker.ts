@@ -1,5 +1,5 @@
 // One app instance of the coherence checker, in a process of its own (run with
-// test/adapters/typeorm/processes/typescript-hooks.mjs, which compiles the
+// test/fixtures/typescript-hooks.mjs, which compiles the
 // sources under test): a Prisma or a TypeORM client cached by ormcache on the
 // shared schema and Redis prefix, making seeded random reads and writes until
 // the parent's deadline and streaming what it did, with times, to the parent.

@@ -10,6 +10,7 @@ import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import type { CacheStats } from '../../../../src/index.js'
+import { TYPESCRIPT_EXEC_ARGV } from '../../../fixtures/typescript-workers.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../../../helpers/prefix.js'
 import { redisUrl } from '../../../helpers/services.js'
 import { postgresBackend } from '../backends.js'
@@ -38,7 +39,7 @@ afterAll(async () => {
 /** A worker process and a way to ask it one thing at a time. */
 async function startWorker(config: WorkerConfig) {
   const child = fork(WORKER, [JSON.stringify(config)], {
-    execArgv: ['--import', 'jiti/register'],
+    execArgv: [...TYPESCRIPT_EXEC_ARGV],
     stdio: 'inherit',
   })
   workers.push(child)

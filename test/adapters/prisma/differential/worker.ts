@@ -1,5 +1,5 @@
 // One app instance of the two-process differential test, in a process of its
-// own (run by `node --import jiti/register`, which loads the TypeScript): a
+// own (run through test/fixtures/typescript-hooks.mjs, which loads the TypeScript): a
 // cached client and an uncached one on the shared PostgreSQL schema, its cache
 // on the shared Redis prefix. It makes the same steps from the same seed as
 // the parent, which tells it by index which to run.
@@ -62,9 +62,7 @@ subscribe('ormcache:invalidate', (message) => {
 })
 
 const pool = postgresPool(config.postgres.url, config.postgres.schema)
-// Minimal errors: the pretty format reads the caller's source through `node:path`, which
-// jiti's module interop hands Prisma's bundle without a default export.
-const client = (adapter: PrismaPg) => new PrismaClient({ adapter, errorFormat: 'minimal' }) as unknown as RelationClient
+const client = (adapter: PrismaPg) => new PrismaClient({ adapter }) as unknown as RelationClient
 const plain = client(new PrismaPg(pool, { schema: config.postgres.schema }))
 const extended = client(new PrismaPg(pool, { schema: config.postgres.schema })).$extends(
   prismaCache({ redis: config.redis, prefix: config.prefix, timeout: '3s' }),

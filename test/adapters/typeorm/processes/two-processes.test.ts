@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { afterEach, describe, expect, test } from 'vitest'
+import { TYPESCRIPT_EXEC_ARGV } from '../../../fixtures/typescript-workers.js'
 import { postgresUrl } from '../../../helpers/services.js'
 import { useTypeormFixture } from '../fixture.js'
 import { type ReadOp, readOp, seedModel, type WriteOp, writeOp } from './operations.js'
@@ -13,8 +14,6 @@ import type { WorkerConfig, WorkerReply, WorkerRequest } from './worker.js'
 // every read there must equal the same read uncached.
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
-const HOOKS = new URL('./typescript-hooks.mjs', import.meta.url).href
-const REGISTER_HOOKS = `data:text/javascript,import{register}from"node:module";register(${JSON.stringify(HOOKS)})`
 const STEPS = 300
 // About 25 s alone; other test files share the 2 cores.
 const TEST_TIMEOUT_MS = 180_000
@@ -65,7 +64,7 @@ async function startInstance(name: string): Promise<Instance> {
     prefix: fixture.prefix,
   }
   const child = fork(WORKER, [JSON.stringify(config)], {
-    execArgv: ['--import', REGISTER_HOOKS],
+    execArgv: [...TYPESCRIPT_EXEC_ARGV],
     serialization: 'advanced',
     stdio: 'inherit',
   })

@@ -1,6 +1,6 @@
 // One app instance in its own process for the two-process TypeORM test: a
 // cached DataSource under test and an uncached one on the same schema, driven
-// by the parent over IPC. Runs the TypeScript sources (typescript-hooks.mjs).
+// by the parent over IPC. Runs the TypeScript sources (test/fixtures/typescript-hooks.mjs).
 import { subscribe } from 'node:diagnostics_channel'
 import { inspect, isDeepStrictEqual } from 'node:util'
 import { DataSource } from 'typeorm'
