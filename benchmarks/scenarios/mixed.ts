@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import type { BenchDatabase } from '../fixtures/database.js'
 import { CACHES } from '../fixtures/systems.js'
 import type { Run } from '../harness.js'
+import { QUICK_CACHES } from './quick.js'
 import { deleteMatching } from './reads.js'
 
 const PROCESSES = 4
@@ -35,7 +36,7 @@ export async function mixedScenario(
   const admin = new Redis(redisUrl)
   try {
     for (const [name, { orm }] of Object.entries(CACHES)) {
-      if (!orms.includes(orm)) continue
+      if (!orms.includes(orm) || (run.quick && !QUICK_CACHES.has(name))) continue
       run.progress.label(`${scenario}: ${name}`)
       const prefix = `bench-${process.pid}-mixed-${name.replace(/\W+/g, '-')}`
       const reports = await mixed(database, name, redisUrl, prefix, durationMs)

@@ -5,6 +5,7 @@ import type { BenchDatabase } from '../fixtures/database.js'
 import { CACHES } from '../fixtures/systems.js'
 import type { Run } from '../harness.js'
 import { nextMessage } from './mixed.js'
+import { QUICK_CACHES } from './quick.js'
 import { deleteMatching } from './reads.js'
 
 const PROCESSES = 4
@@ -26,7 +27,7 @@ export async function stampedeScenario(
   let id = 100
   try {
     for (const [name, { orm }] of Object.entries(CACHES)) {
-      if (!orms.includes(orm)) continue
+      if (!orms.includes(orm) || (run.quick && !QUICK_CACHES.has(name))) continue
       run.progress.label(`${scenario}: ${name}`)
       const prefix = `bench-${process.pid}-stampede-${name.replace(/\W+/g, '-')}`
       const started = performance.now()
