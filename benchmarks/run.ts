@@ -43,7 +43,7 @@ const withRedis = redisVersion === undefined ? undefined : redisUrl
 const readScenarios = [...(orm === 'typeorm' ? [] : [prismaReads]), ...(orm === 'prisma' ? [] : [typeormReads])]
 const readRows = readScenarios.reduce((sum, scenario) => sum + readsRowCount(scenario, withRedis !== undefined), 0)
 const orms = orm === 'all' ? ['prisma', 'typeorm'] : [orm]
-const cacheRuns = quick ? orms.length : orms.length === 2 ? 8 : orm === 'prisma' ? 5 : 3
+const cacheRuns = quick ? 2 * orms.length : orms.length === 2 ? 8 : orm === 'prisma' ? 5 : 3
 const stampedeRows = withRedis === undefined ? 0 : 2 * cacheRuns
 const run = createRun(
   quick,
