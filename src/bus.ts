@@ -100,13 +100,18 @@ export class InvalidationBus {
    * own heartbeats stop arriving the bus is down, and the subscriber reconnects.
    */
   #beat(): void {
-    if (!this.#live || this.#closed) return
-    if (Date.now() - this.#lastHeartbeatAt > HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS) {
-      this.#lost()
-      this.#subscriber.disconnect(true)
-      return
-    }
-    this.#publisher.publish(this.#heartbeatChannel, '1').catch(() => {})
+    // Judged after this turn of the event loop has read its sockets: timers run before those
+    // reads, so after a stall of the process (CPU starvation, a long synchronous task) the
+    // heartbeats that arrived meanwhile would not be counted yet, and a live bus taken for dead.
+    setImmediate(() => {
+      if (!this.#live || this.#closed) return
+      if (Date.now() - this.#lastHeartbeatAt > HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS) {
+        this.#lost()
+        this.#subscriber.disconnect(true)
+        return
+      }
+      this.#publisher.publish(this.#heartbeatChannel, '1').catch(() => {})
+    })
   }
 
   #lost(): void {

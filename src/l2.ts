@@ -185,10 +185,10 @@ export class L2 {
     const run = status === 'ready' ? operation() : this.#afterConnect(status).then(operation)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new RedisUnavailableError(`no answer within ${this.#options.timeoutMs} ms`)),
-        this.#options.timeoutMs,
-      )
+      // The verdict waits for this turn's socket reads (setImmediate runs after them, timers
+      // before): after a stall of the process, a reply that arrived in time still wins the race.
+      const expire = () => reject(new RedisUnavailableError(`no answer within ${this.#options.timeoutMs} ms`))
+      timer = setTimeout(() => setImmediate(expire), this.#options.timeoutMs)
     })
     return Promise.race([run, timeout]).then(
       (result) => {
