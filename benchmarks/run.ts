@@ -54,12 +54,24 @@ await memoryScenario(run)
 if (withRedis !== undefined) await busDelayScenario(run, withRedis)
 // Enough rows that every miss of a full run reads one no earlier iteration read.
 const database = await openDatabase(databaseKind, quick ? 1_200 : 12_000)
+// A scenario that fails is reported as such; the others' results are still written.
+let failures = 0
+const attempt = async (name: string, scenario: () => Promise<void>) => {
+  try {
+    await scenario()
+  } catch (error) {
+    failures++
+    run.note(name, 'failed', (error as Error).stack ?? String(error))
+  }
+}
 try {
-  for (const scenario of readScenarios) await readsScenario(run, scenario, database, withRedis)
+  for (const scenario of readScenarios) {
+    await attempt(`${scenario.orm} reads`, () => readsScenario(run, scenario, database, withRedis))
+  }
   if (withRedis !== undefined) {
-    await writesScenario(run, database, withRedis, orms)
-    await stampedeScenario(run, database, withRedis, orms)
-    await mixedScenario(run, database, withRedis, orms)
+    await attempt('writes', () => writesScenario(run, database, withRedis, orms))
+    await attempt('stampede', () => stampedeScenario(run, database, withRedis, orms))
+    await attempt('mixed', () => mixedScenario(run, database, withRedis, orms))
   }
 } finally {
   await database.close()
@@ -106,6 +118,8 @@ writeFileSync(
   renderSvg(run.results, `ormcache ${packageJson.version}, Node ${process.version}`),
 )
 console.log(`\nresults: benchmarks/results/${name}.json, plot: benchmarks/results/${name}.svg`)
+// CI runs --quick to prove the benchmarks work: a failed scenario fails it.
+if (failures > 0) process.exitCode = 1
 
 async function probeRedis(url: string): Promise<string | undefined> {
   const client = new Redis(url, {

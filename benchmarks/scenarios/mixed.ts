@@ -117,12 +117,13 @@ async function mixed(
   }
 }
 
+/** The child's next message; rejects if it ends without one ('close': after its last message was read, unlike 'exit'). */
 export function nextMessage(child: ChildProcess): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`worker exited with ${code}`))
-    child.once('exit', onExit)
+    const onClose = (code: number | null) => reject(new Error(`worker ended with ${code} before answering`))
+    child.once('close', onClose)
     child.once('message', (message) => {
-      child.off('exit', onExit)
+      child.off('close', onClose)
       resolve(message)
     })
   })

@@ -46,7 +46,7 @@ process.on('message', async (message: { go: { durationMs: number; keys: number }
       failures++
     }
   }
-  send({ reads, writes, latenciesUs, failures })
+  await new Promise((resolve) => send({ reads, writes, latenciesUs, failures }, undefined, undefined, resolve))
   await system.close()
   await database.close()
   process.disconnect()

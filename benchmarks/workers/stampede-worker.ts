@@ -19,7 +19,7 @@ process.on('message', async (message: { go: { id: number; calls: number } }) => 
     Array.from({ length: message.go.calls }, () => system.findUser(message.go.id)),
   )
   const failures = results.filter((result) => result.status === 'rejected').length
-  send({ queries: counter.count - before, failures })
+  await new Promise((resolve) => send({ queries: counter.count - before, failures }, undefined, undefined, resolve))
   await system.close()
   await database.close()
   process.disconnect()
