@@ -19,7 +19,7 @@ export interface BusEvents {
 export const ALL_TAGS = '*'
 
 const HEARTBEAT_INTERVAL_MS = 1_000
-/** Heartbeats in a row that may go missing before the subscription is taken for dead. */
+/** Heartbeats sent in a row without one coming back before the subscription is taken for dead. */
 const MISSED_HEARTBEATS = 3
 
 /**
@@ -40,7 +40,8 @@ export class InvalidationBus {
   /** Heard only by this instance: proof that its subscription still delivers. */
   readonly #heartbeatChannel: string
   readonly #heartbeat: NodeJS.Timeout
-  #lastHeartbeatAt = 0
+  /** Heartbeats sent since the last one came back: counted in beats, not time, so a stalled process is not a dead bus. */
+  #unanswered = 0
   #live = false
   #closed = false
 
@@ -55,7 +56,7 @@ export class InvalidationBus {
     this.#subscriber.on('error', () => {})
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.#receive(message)
-      else if (channel === this.#heartbeatChannel) this.#lastHeartbeatAt = Date.now()
+      else if (channel === this.#heartbeatChannel) this.#unanswered = 0
     })
     this.#subscriber.on('ready', () => this.#subscribe())
     this.#subscriber.on('close', () => this.#lost())
@@ -86,7 +87,7 @@ export class InvalidationBus {
       () => {
         if (this.#closed || this.#live) return
         this.#live = true
-        this.#lastHeartbeatAt = Date.now()
+        this.#unanswered = 0
         this.#events.onResubscribed()
       },
       () => this.#lost(),
@@ -100,18 +101,16 @@ export class InvalidationBus {
    * own heartbeats stop arriving the bus is down, and the subscriber reconnects.
    */
   #beat(): void {
-    // Judged after this turn of the event loop has read its sockets: timers run before those
-    // reads, so after a stall of the process (CPU starvation, a long synchronous task) the
-    // heartbeats that arrived meanwhile would not be counted yet, and a live bus taken for dead.
-    setImmediate(() => {
-      if (!this.#live || this.#closed) return
-      if (Date.now() - this.#lastHeartbeatAt > HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS) {
-        this.#lost()
-        this.#subscriber.disconnect(true)
-        return
-      }
-      this.#publisher.publish(this.#heartbeatChannel, '1').catch(() => {})
-    })
+    if (!this.#live || this.#closed) return
+    // Beats, not elapsed time: after a stall of the process (CPU starvation, a long synchronous
+    // task) the overdue beat finds few sent, where a clock would find seconds without an answer.
+    if (this.#unanswered >= MISSED_HEARTBEATS) {
+      this.#lost()
+      this.#subscriber.disconnect(true)
+      return
+    }
+    this.#unanswered++
+    this.#publisher.publish(this.#heartbeatChannel, '1').catch(() => {})
   }
 
   #lost(): void {
