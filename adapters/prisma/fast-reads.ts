@@ -89,14 +89,17 @@ function serve(
   rawArgs: unknown,
   original: (args?: unknown) => PrismaPromiseLike,
 ): Promise<unknown> | undefined {
-  // `withInfo` records the origin from the query extension.
+  // `withInfo` records the origin from the query extension; arguments that are not an object
+  // are Prisma's to refuse (spread into the loader's arguments, they would vanish).
   if (context.info.current() !== undefined) return undefined
+  if (rawArgs !== undefined && (typeof rawArgs !== 'object' || rawArgs === null || Array.isArray(rawArgs)))
+    return undefined
   // Prisma hands query extensions `{}` for a call without arguments: the same key either way.
   const { cached } = planRead(context, model, operation, rawArgs ?? {})
   if (cached === undefined) return undefined
   const hit = context.cache.peek(cached.key)
   if (hit !== undefined) return Promise.resolve(hit.value)
-  const uncachedArgs = { ...(rawArgs as object), cache: false }
+  const uncachedArgs = { ...rawArgs, cache: false }
   return context.cache.getOrLoad(cached.key, cached.tags, () => Promise.resolve(original(uncachedArgs)), cached.options)
 }
 

@@ -79,6 +79,22 @@ describe('hits answered before Prisma', () => {
     await expect(read).rejects.toThrow(InvalidOptionError)
   })
 
+  test('arguments that are not an object get what Prisma gives them without the cache', async () => {
+    const { prisma } = await fixture.cached()
+    const { prisma: plain } = fixture.base()
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    const outcome = (read: Promise<unknown>) =>
+      read.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error: (error as Error).constructor }),
+      )
+    for (const args of [5, 'not arguments', [1]]) {
+      expect(await outcome(prisma.user.findMany(args as never))).toEqual(
+        await outcome(plain.user.findMany(args as never)),
+      )
+    }
+  })
+
   test('cache: false and a model set to false go to the database even when the entry is in memory', async () => {
     const { prisma, queries } = await fixture.cached({ models: { Tag: false } })
     const user = await prisma.user.create({ data: { email: 'a@x.test' } })
