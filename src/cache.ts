@@ -436,10 +436,12 @@ class TieredCache implements Cache {
     while (Date.now() < deadline && !this.#closed) {
       await sleep(Math.min(pauseMs, Math.max(deadline - Date.now(), 0)))
       pauseMs = Math.min(pauseMs * 1.5, 25)
-      const [read, locked] = await Promise.all([
-        l2.read(request.key, request.l2Tags, this.#nextId()),
-        l2.isLocked(request.key),
-      ])
+      // The lock first, then the entry: a holder stores before it unlocks, so once its lock is
+      // seen gone, its entry (if it made one) is there to read. Asked the other way round, or at
+      // once, a read could miss the entry and the lock check miss the lock, and a second
+      // instance would load too (on a cluster, where they live on different nodes, often).
+      const locked = await l2.isLocked(request.key)
+      const read = await l2.read(request.key, request.l2Tags, this.#nextId())
       versions = read.versions
       const hit = this.#serveFromL2(request, read, false)
       if (hit !== undefined) {
