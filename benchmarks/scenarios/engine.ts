@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import { Packr } from 'msgpackr'
 import { createCache } from '../../src/index.js'
 import type { Run } from '../harness.js'
+import { deleteMatching } from './reads.js'
 
 /**
  * The engine alone, under the ORMs: hits and misses of one row and of a
@@ -76,13 +77,4 @@ async function waitFor(condition: () => Promise<boolean>): Promise<void> {
   for (let pause = 1; !(await condition()); pause = Math.min(pause * 2, 50)) {
     await new Promise((resolve) => setTimeout(resolve, pause))
   }
-}
-
-async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
-    cursor = next
-    if (keys.length > 0) await redis.unlink(...keys)
-  } while (cursor !== '0')
 }

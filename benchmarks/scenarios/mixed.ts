@@ -1,13 +1,11 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import type { BenchDatabase } from '../fixtures/database.js'
 import { CACHES } from '../fixtures/systems.js'
+import { PROCESSES, runWorkers } from '../fixtures/workers.js'
 import type { Run } from '../harness.js'
 import { QUICK_CACHES } from './quick.js'
 import { deleteMatching } from './reads.js'
 
-const PROCESSES = 4
 const KEYS = 1_000
 /** Another process's L1 may lag a write by the pub/sub delay; a read later than this after a write is stale. */
 const STALENESS_ALLOWANCE_MS = 25
@@ -39,7 +37,12 @@ export async function mixedScenario(
       if (!orms.includes(orm) || (run.quick && !QUICK_CACHES.has(name))) continue
       run.progress.label(`${scenario}: ${name}`)
       const prefix = `bench-${process.pid}-mixed-${name.replace(/\W+/g, '-')}`
-      const reports = await mixed(database, name, redisUrl, prefix, durationMs)
+      const reports = await runWorkers<WorkerReport>(
+        'mixed-worker',
+        { database, cache: name, redisUrl, prefix },
+        { durationMs, keys: KEYS },
+        (index) => [String(1_000 + index)],
+      )
       const latencies = reports.flatMap((report) => report.latenciesUs)
       const operations = latencies.length
       const { reads, misses, stale, maxLagMs } = checkStaleness(reports)
@@ -90,41 +93,4 @@ export function checkStaleness(reports: readonly WorkerReport[]) {
     }
   }
   return { reads, misses, stale, maxLagMs }
-}
-
-async function mixed(
-  database: BenchDatabase,
-  cache: string,
-  redisUrl: string,
-  prefix: string,
-  durationMs: number,
-): Promise<WorkerReport[]> {
-  const worker = fileURLToPath(new URL('../workers/mixed-worker.js', import.meta.url))
-  const children = Array.from({ length: PROCESSES }, (_, index) =>
-    fork(
-      worker,
-      [database.kind, database.name, String(database.users), cache, redisUrl, prefix, String(1_000 + index)],
-      { stdio: 'inherit' },
-    ),
-  )
-  try {
-    await Promise.all(children.map((child) => nextMessage(child)))
-    const reports = children.map((child) => nextMessage(child) as Promise<WorkerReport>)
-    for (const child of children) child.send({ go: { durationMs, keys: KEYS } })
-    return await Promise.all(reports)
-  } finally {
-    for (const child of children) if (child.exitCode === null) child.kill()
-  }
-}
-
-/** The child's next message; rejects if it ends without one ('close': after its last message was read, unlike 'exit'). */
-export function nextMessage(child: ChildProcess): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const onClose = (code: number | null) => reject(new Error(`worker ended with ${code} before answering`))
-    child.once('close', onClose)
-    child.once('message', (message) => {
-      child.off('close', onClose)
-      resolve(message)
-    })
-  })
 }

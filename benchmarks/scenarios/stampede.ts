@@ -1,14 +1,11 @@
-import { fork } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import type { BenchDatabase } from '../fixtures/database.js'
 import { CACHES } from '../fixtures/systems.js'
+import { PROCESSES, runWorkers } from '../fixtures/workers.js'
 import type { Run } from '../harness.js'
-import { nextMessage } from './mixed.js'
 import { QUICK_CACHES } from './quick.js'
 import { deleteMatching } from './reads.js'
 
-const PROCESSES = 4
 const CALLS = 1_000
 
 /**
@@ -31,7 +28,11 @@ export async function stampedeScenario(
       run.progress.label(`${scenario}: ${name}`)
       const prefix = `bench-${process.pid}-stampede-${name.replace(/\W+/g, '-')}`
       const started = performance.now()
-      const outcomes = await stampede(database, name, redisUrl, prefix, id++)
+      const outcomes = await runWorkers<{ queries: number; failures: number }>(
+        'stampede-worker',
+        { database, cache: name, redisUrl, prefix },
+        { id: id++, calls: CALLS / PROCESSES },
+      )
       const queries = outcomes.reduce((sum, outcome) => sum + outcome.queries, 0)
       const failures = outcomes.reduce((sum, outcome) => sum + outcome.failures, 0)
       run.note(
@@ -45,25 +46,5 @@ export async function stampedeScenario(
     }
   } finally {
     admin.disconnect()
-  }
-}
-
-async function stampede(
-  database: BenchDatabase,
-  cache: string,
-  redisUrl: string,
-  prefix: string,
-  id: number,
-): Promise<{ queries: number; failures: number }[]> {
-  const worker = fileURLToPath(new URL('../workers/stampede-worker.js', import.meta.url))
-  const args = [database.kind, database.name, String(database.users), cache, redisUrl, prefix]
-  const children = Array.from({ length: PROCESSES }, () => fork(worker, args, { stdio: 'inherit' }))
-  try {
-    await Promise.all(children.map((child) => nextMessage(child)))
-    const outcomes = children.map((child) => nextMessage(child) as Promise<{ queries: number; failures: number }>)
-    for (const child of children) child.send({ go: { id, calls: CALLS / PROCESSES } })
-    return await Promise.all(outcomes)
-  } finally {
-    for (const child of children) if (child.exitCode === null) child.kill()
   }
 }
