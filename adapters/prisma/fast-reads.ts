@@ -100,7 +100,12 @@ function serve(
   const hit = context.cache.peek(cached.key)
   if (hit !== undefined) return Promise.resolve(hit.value)
   const uncachedArgs = { ...rawArgs, cache: false }
-  return context.cache.getOrLoad(cached.key, cached.tags, () => Promise.resolve(original(uncachedArgs)), cached.options)
+  return context.cache.getOrLoad(
+    cached.key,
+    cached.tags(),
+    () => Promise.resolve(original(uncachedArgs)),
+    cached.options,
+  )
 }
 
 /**

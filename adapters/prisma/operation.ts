@@ -61,7 +61,7 @@ async function runRead(context: AdapterContext, model: string, params: Operation
     return params.query(plan.args)
   }
   const { key, tags, options } = plan.cached
-  return context.cache.getOrLoad(key, tags, () => Promise.resolve(params.query(plan.args)), {
+  return context.cache.getOrLoad(key, tags(), () => Promise.resolve(params.query(plan.args)), {
     ...options,
     ...(seen !== undefined && { onServed: recordServed(seen, key) }),
   })
@@ -71,7 +71,12 @@ async function runRead(context: AdapterContext, model: string, params: Operation
 export interface ReadPlan {
   readonly args: unknown
   readonly cached:
-    | { readonly key: string; readonly tags: string[]; readonly options: { ttl?: Duration; swr?: Duration } }
+    | {
+        readonly key: string
+        /** Computed on demand: a hit from memory needs only the key. */
+        readonly tags: () => string[]
+        readonly options: { ttl?: Duration; swr?: Duration }
+      }
     | undefined
 }
 
@@ -89,8 +94,12 @@ export function planRead(
   if (key === undefined) return { args, cached: undefined }
   // Never `false` here: a model set to false bypassed above.
   const modelSetting = context.models.get(model) || undefined
-  let tags = readTags(context.graph, model, operation, args)
-  if (setting !== undefined && setting.tags.length > 0) tags = [...new Set([...tags, ...setting.tags])].sort()
+  const tags = () => {
+    const derived = readTags(context.graph, model, operation, args)
+    return setting !== undefined && setting.tags.length > 0
+      ? [...new Set([...derived, ...setting.tags])].sort()
+      : derived
+  }
   const ttl = setting?.ttl ?? modelSetting?.ttlMs
   const swr = setting?.swr ?? modelSetting?.swrMs
   return {
