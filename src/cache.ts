@@ -507,8 +507,8 @@ class TieredCache implements Cache {
   }
 
   /**
-   * Stores in Redis after the caller has its value, then releases the lock for
-   * the waiters. A refusal means another instance invalidated a tag during the
+   * Stores in Redis after the caller has its value and releases the lock for
+   * the waiters, in one round trip. A refusal means another instance invalidated a tag during the
    * load; its bus message may still be on the way, so the L1 copy goes now.
    */
   #storeInL2(
@@ -521,15 +521,17 @@ class TieredCache implements Cache {
   ) {
     const store = async () => {
       try {
-        const stored = await l2.store(request.key, request.l2Tags, versions, entry, request.ttlMs + request.swrMs)
+        const ttlMs = request.ttlMs + request.swrMs
+        const stored = await l2.store(request.key, request.l2Tags, versions, entry, ttlMs, lockToken)
         if (!stored) {
           this.#counters.values.staleSetsPrevented++
           if (inMemory !== undefined) this.#l1?.deleteIfSame(request.key, inMemory)
         }
       } catch (error) {
         this.#redisError(error)
+        // The lock may still be ours; else its TTL ends it.
+        if (lockToken !== undefined) await l2.unlock(request.key, lockToken).catch(() => {})
       }
-      if (lockToken !== undefined) await l2.unlock(request.key, lockToken).catch((error) => this.#redisError(error))
     }
     this.#inBackground(store())
   }

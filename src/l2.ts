@@ -114,8 +114,18 @@ export class L2 {
     return { entry, corrupt: false, versions, lock: lockState }
   }
 
-  /** Stores the entry if its tags still have `versions`; false when an invalidation got there first. */
-  async store(key: string, tags: readonly string[], versions: readonly string[], bytes: Buffer, ttlMs: number) {
+  /**
+   * Stores the entry if its tags still have `versions`; false when an invalidation got there
+   * first. Either way, then releases the stampede lock `lockToken` holds, if any.
+   */
+  async store(
+    key: string,
+    tags: readonly string[],
+    versions: readonly string[],
+    bytes: Buffer,
+    ttlMs: number,
+    lockToken?: string,
+  ): Promise<boolean> {
     const entryKey = this.#entryPrefix + key
     const tagKeys = this.#tagKeys(tags)
     if (this.#redis.isCluster) {
@@ -124,12 +134,21 @@ export class L2 {
       const current = await this.#timed(() =>
         this.#redis.commands.ormcacheMatchV1(tagKeys.length, ...tagKeys, ...versions),
       )
-      if (current !== 1) return false
-      await this.#timed(() => this.#redis.client.set(entryKey, bytes, 'PX', ttlMs))
-      return true
+      if (current === 1) await this.#timed(() => this.#redis.client.set(entryKey, bytes, 'PX', ttlMs))
+      if (lockToken !== undefined) await this.unlock(key, lockToken)
+      return current === 1
     }
     const stored = await this.#timed(() =>
-      this.#redis.commands.ormcacheStoreV1(1 + tagKeys.length, entryKey, ...tagKeys, bytes, ttlMs, ...versions),
+      this.#redis.commands.ormcacheStoreV2(
+        2 + tagKeys.length,
+        entryKey,
+        this.#lockPrefix + key,
+        ...tagKeys,
+        bytes,
+        ttlMs,
+        lockToken ?? '',
+        ...versions,
+      ),
     )
     return stored === 1
   }

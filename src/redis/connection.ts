@@ -11,7 +11,7 @@ type ScriptCall<R> = (numKeys: number, ...keysAndArgs: ScriptArg[]) => Promise<R
 export interface ScriptCommands {
   ormcacheReadV2Buffer: ScriptCall<(Buffer | number | null)[]>
   ormcacheTagsV1: ScriptCall<string[]>
-  ormcacheStoreV1: ScriptCall<number>
+  ormcacheStoreV2: ScriptCall<number>
   ormcacheMatchV1: ScriptCall<number>
   ormcacheInvalidateV1: ScriptCall<number>
   ormcacheUnlockV1: ScriptCall<number>

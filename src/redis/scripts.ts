@@ -91,16 +91,24 @@ return tag_versions(1, ARGV[1], tonumber(ARGV[2]))
 
 /**
  * STORE — sets the entry only if every tag still has the version captured before
- * the load, so a load that raced an invalidation leaves nothing behind.
- * KEYS[1] entry, KEYS[2..] tags; ARGV[1] entry bytes, ARGV[2] entry TTL in ms,
- * ARGV[3..] the captured versions in KEYS order. Returns 1 if stored, 0 if a tag moved on.
+ * the load, so a load that raced an invalidation leaves nothing behind; then
+ * releases the loader's stampede lock, if it still holds our token, in the same
+ * round trip: the waiters' next poll finds the entry (or the lock gone) at once.
+ * KEYS[1] entry, KEYS[2] lock, KEYS[3..] tags; ARGV[1] entry bytes, ARGV[2] entry TTL in ms,
+ * ARGV[3] lock token ('' when we hold none), ARGV[4..] the captured versions in KEYS order.
+ * Returns 1 if stored, 0 if a tag moved on.
  */
 export const STORE_SCRIPT = `
-for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[i + 1] then return 0 end
+local stored = 1
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i + 1] then
+    stored = 0
+    break
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+if stored == 1 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return stored
 `
 
 /**
@@ -144,7 +152,7 @@ return 0
 export const SCRIPTS = {
   ormcacheReadV2: READ_SCRIPT,
   ormcacheTagsV1: TAGS_SCRIPT,
-  ormcacheStoreV1: STORE_SCRIPT,
+  ormcacheStoreV2: STORE_SCRIPT,
   ormcacheMatchV1: MATCH_SCRIPT,
   ormcacheInvalidateV1: INVALIDATE_SCRIPT,
   ormcacheUnlockV1: UNLOCK_SCRIPT,

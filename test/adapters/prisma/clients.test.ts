@@ -4,6 +4,7 @@ import { connect } from 'node:net'
 import type { Redis } from 'ioredis'
 import { describe, expect, test } from 'vitest'
 import { until } from '../../fixtures/wait.js'
+import { countKeys } from '../../helpers/prefix.js'
 import { redisUrl } from '../../helpers/services.js'
 import { cacheConnected, usePrismaFixture } from './fixture.js'
 
@@ -188,6 +189,37 @@ describe('what a hit costs', () => {
       })
       expect(l1Hit).toEqual([])
       expect(reader.prisma.$cache.stats()).toMatchObject({ l1Hits: 1, l2Hits: 1, loads: 0 })
+    } finally {
+      redis.close()
+    }
+  })
+
+  test('a miss sends two Redis commands: the read (which takes the lock) and the store (which releases it)', async () => {
+    const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+    const connectionName = `${fixture.prefix}-loader`
+    const redis = await watchRedis(fixture.redis)
+    try {
+      const writer = await fixture.cached()
+      const user = await writer.prisma.user.create({ data: { email: 'one@x.test' } })
+      const loader = await fixture.cached({
+        redis: { host: url.hostname, port: Number(url.port || 6379), connectionName },
+      })
+      const addresses = await redis.addressesOf(connectionName)
+      await until(
+        () => redis.seen.some(({ args, source }) => args[0] === 'info' && addresses.includes(source)),
+        "the loader's run-id check",
+      )
+      const miss = await redis.commandsDuring(connectionName, async () => {
+        expect(await loader.queries.during(() => loader.prisma.user.findUnique({ where: { id: user.id } }))).toBe(1)
+        // The store runs after the caller has its value.
+        await fixture.entriesInRedis(1)
+        await until(async () => (await countKeys(fixture.redis, `${fixture.prefix}:l:*`)) === 0, 'the lock released')
+      })
+      expect(miss.map(([command]) => command)).toEqual([
+        expect.stringMatching(/^eval(sha)?$/),
+        expect.stringMatching(/^eval(sha)?$/),
+      ])
+      expect(loader.prisma.$cache.stats()).toMatchObject({ misses: 1, loads: 1 })
     } finally {
       redis.close()
     }
