@@ -79,11 +79,14 @@ const packr = new Packr({
 // 9-byte fixstr: finding it in the bytes is cheap, and only then (the string may
 // as well be a value) is the value walked for a real key.
 const PROTO_KEY_BYTES = Buffer.concat([Buffer.from([0xa0 | 9]), Buffer.from('__proto__')])
+// What msgpackr makes of a "__proto__" key when decoding, in whichever string form it was written.
+const PROTO_TEXT = Buffer.from('__proto__')
+const RENAMED_PROTO_KEY = '__proto_'
 
-function hasProtoKey(value: unknown): boolean {
+function hasOwnKey(value: unknown, key: string): boolean {
   if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false
-  if (Object.hasOwn(value, '__proto__')) return true
-  return Object.values(value).some(hasProtoKey)
+  if (Object.hasOwn(value, key)) return true
+  return Object.values(value).some((item) => hasOwnKey(item, key))
 }
 
 /**
@@ -99,18 +102,28 @@ export function encodeValue(value: unknown): Buffer {
   } finally {
     encodingForOrmcache = false
   }
-  if (bytes.includes(PROTO_KEY_BYTES) && hasProtoKey(value)) {
+  if (bytes.includes(PROTO_KEY_BYTES) && hasOwnKey(value, '__proto__')) {
     throw new TypeError('ormcache: a "__proto__" key does not survive decoding')
   }
   return bytes
 }
 
-/** Decodes bytes from `encodeValue`; each call returns a new, independent object graph. */
+/**
+ * Decodes bytes from `encodeValue`; each call returns a new, independent object graph.
+ * Throws on bytes `encodeValue` cannot have made, a `__proto__` key among them.
+ */
 export function decodeValue(bytes: Uint8Array): unknown {
   // msgpackr makes binaries of the input's class: from a plain Uint8Array (L1 keeps
   // its own copy as one) a Buffer column would come back as a Uint8Array.
   const source = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return packr.unpack(source)
+  const value = packr.unpack(source)
+  // A "__proto__" key comes back renamed "__proto_": a different value than the bytes
+  // hold. encodeValue never writes one, so these bytes are foreign, and refused. A real
+  // "__proto_" key beside a "__proto__" string is refused too: a miss, never a wrong value.
+  if (source.includes(PROTO_TEXT) && hasOwnKey(value, RENAMED_PROTO_KEY)) {
+    throw new TypeError('ormcache: a "__proto__" key in cached bytes')
+  }
+  return value
 }
 
 /** What an L2 entry records beside the value, enough to validate it without decoding the value. */

@@ -79,6 +79,19 @@ describe('codec', () => {
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype)
   })
 
+  test('a "__proto__" key in cached bytes is refused, not served renamed', () => {
+    const key = Buffer.from('__proto__')
+    for (const header of [[0xa9], [0xd9, 9], [0xda, 0, 9], [0xdb, 0, 0, 0, 9]]) {
+      const map = Buffer.concat([Buffer.from([0x81]), Buffer.from(header), key, Buffer.from([0xc3])])
+      expect(() => decodeValue(map)).toThrow(/__proto__/)
+      expect(() => decodeValue(Buffer.concat([Buffer.from([0x91]), map]))).toThrow(/__proto__/)
+    }
+    // msgpackr's renamed form is an ordinary key when nothing was renamed; beside a
+    // "__proto__" string it cannot be told from a rename, and is a miss, never a wrong value.
+    expect(decodeValue(encodeValue({ __proto_: 1 }))).toEqual({ __proto_: 1 })
+    expect(() => decodeValue(encodeValue({ __proto_: 1, name: '__proto__' }))).toThrow(/__proto__/)
+  })
+
   test('values msgpack cannot carry exactly are refused at encode time', () => {
     expect(() => encodeValue(Symbol('x'))).toThrow()
     // JSON.parse makes an own "__proto__" property; decoding would rename it.
