@@ -13,8 +13,15 @@ export function hashArgs(args: unknown): string {
 
 /** The canonical text `hashArgs` digests; exported for tests of key equality. */
 export function canonicalize(value: unknown): string {
+  return canonicalWithin(value, new Set())
+}
+
+// Deeper than any query an ORM builds; past it, recursion would end in a stack overflow.
+const MAX_DEPTH = 1_000
+
+function canonicalWithin(value: unknown, ancestors: Set<object>): string {
   const parts: string[] = []
-  write(value, parts, new Set())
+  write(value, parts, ancestors)
   return parts.join('')
 }
 
@@ -47,6 +54,7 @@ function write(value: unknown, out: string[], ancestors: Set<object>): void {
   }
   const object = value as object
   if (ancestors.has(object)) throw new UnkeyableArgsError('arguments contain a cycle')
+  if (ancestors.size >= MAX_DEPTH) throw new UnkeyableArgsError(`arguments nest deeper than ${MAX_DEPTH} levels`)
   ancestors.add(object)
   try {
     writeObject(object, out, ancestors)
@@ -66,6 +74,8 @@ function writeObject(object: object, out: string[], ancestors: Set<object>): voi
     return
   }
   if (object instanceof Date) {
+    // Every invalid Date has the same time (NaN), whatever it was made from: the ORM's own call says what it means.
+    if (Number.isNaN(object.getTime())) throw new UnkeyableArgsError('arguments contain an invalid Date')
     out.push(`D${object.getTime()}`)
     return
   }
@@ -74,17 +84,25 @@ function writeObject(object: object, out: string[], ancestors: Set<object>): voi
     return
   }
   if (object instanceof Map) {
-    const entries = [...object].map(([key, item]) => `${canonicalize(key)}=${canonicalize(item)}`).sort()
+    const entries = [...object]
+      .map(([key, item]) => `${canonicalWithin(key, ancestors)}=${canonicalWithin(item, ancestors)}`)
+      .sort()
     out.push(`M{${entries.join(',')}}`)
     return
   }
   if (object instanceof Set) {
     out.push(
       `S{${[...object]
-        .map((item) => canonicalize(item))
+        .map((item) => canonicalWithin(item, ancestors))
         .sort()
         .join(',')}}`,
     )
+    return
+  }
+  if (isBoxedPrimitive(object) || object instanceof RegExp) {
+    // Their value is in an internal slot, not in own properties: `new Number(1)` and `new Number(2)` have none.
+    out.push(`C${object.constructor.name}:`)
+    write(object instanceof RegExp ? String(object) : object.valueOf(), out, ancestors)
     return
   }
   const prototype = Object.getPrototypeOf(object)
@@ -109,4 +127,14 @@ function writeObject(object: object, out: string[], ancestors: Set<object>): voi
     out.push(',')
   }
   out.push('}')
+}
+
+function isBoxedPrimitive(object: object): boolean {
+  return (
+    object instanceof Number ||
+    object instanceof String ||
+    object instanceof Boolean ||
+    object instanceof BigInt ||
+    object instanceof Symbol
+  )
 }

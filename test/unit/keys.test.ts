@@ -50,6 +50,33 @@ describe('hashArgs', () => {
     expect(() => hashArgs({ a: shared, b: shared })).not.toThrow()
   })
 
+  test('cycles through a Map or Set, and nesting no ORM builds, are refused rather than overflowing the stack', () => {
+    const map = new Map<string, unknown>()
+    map.set('self', map)
+    const set = new Set<unknown>()
+    set.add({ in: set })
+    let deep: unknown = 1
+    for (let level = 0; level < 100_000; level++) deep = { AND: [deep] }
+    expect(() => hashArgs({ where: map })).toThrow(/cycle/)
+    expect(() => hashArgs({ where: set })).toThrow(/cycle/)
+    expect(() => hashArgs(deep)).toThrow(UnkeyableArgsError)
+  })
+
+  test('values held in an internal slot are keyed by that value; an invalid Date is refused', () => {
+    const pairs: [unknown, unknown][] = [
+      [new Number(1), new Number(2)],
+      [new Boolean(true), new Boolean(false)],
+      [Object(1n), Object(2n)],
+      [new String('a'), new String('b')],
+      [/a/, /a/i],
+      [new Number(1), 1],
+    ]
+    for (const [a, b] of pairs) expect(hashArgs({ value: a })).not.toBe(hashArgs({ value: b }))
+    expect(hashArgs({ value: new Number(1) })).toBe(hashArgs({ value: new Number(1) }))
+    expect(() => hashArgs({ at: new Date(Number.NaN) })).toThrow(/invalid Date/)
+    expect(() => hashArgs({ value: Object(Symbol('x')) })).toThrow(/symbol/)
+  })
+
   test('two different queries never share a canonical form', () => {
     const leaf = fc.oneof(
       fc.string(),
