@@ -33,7 +33,10 @@ export interface RedisConnection {
 const OWNED_CLIENT_DEFAULTS: RedisOptions = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
-  enableAutoPipelining: true,
+  // Auto-pipelining holds every command until setImmediate and builds a pipeline for it: about
+  // half of an L2 hit's latency here (124 → 65 µs), for batching that concurrent callers' commands
+  // get anyway from the socket's write queue.
+  enableAutoPipelining: false,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
 }
 
