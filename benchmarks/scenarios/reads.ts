@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { Packr } from 'msgpackr'
-import type { BenchDatabase } from '../fixtures/database.js'
+import { type BenchDatabase, StatementCounter } from '../fixtures/database.js'
 import { describeDifference } from '../fixtures/difference.js'
 import type { ReadSystem, SystemFactory } from '../fixtures/read-system.js'
 import type { Run } from '../harness.js'
@@ -14,6 +14,9 @@ export interface ReadsScenario {
   /** Each cache, and which tier its hit row measures. */
   readonly systems: readonly { readonly factory: SystemFactory; readonly hit: 'memory' | 'redis' }[]
 }
+
+/** Hits read again, counting database statements, to tell a cache that never stores. */
+const HIT_CHECK_READS = 20
 
 /** The rows `readsScenario` records, for the progress bar. */
 export function readsRowCount(scenario: ReadsScenario, withRedis: boolean): number {
@@ -69,14 +72,23 @@ export async function readsScenario(
       const memoryFloor = inOrmFloor === undefined ? 'Map.get (floor)' : `${inOrmFloor.name} (floor)`
       for (const { factory, hit } of systems) {
         const systemPrefix = `${prefix}-${index}-${factory.name.replace(/\W+/g, '-')}`
-        const system = await factory.create(database, redisUrl, systemPrefix)
+        const statements = new StatementCounter()
+        const system = await factory.create(database, redisUrl, systemPrefix, statements)
         try {
           await run.measure(scenario, `${factory.name} hit`, () => shape.read(system, 0), {
             floor: hit === 'memory' ? memoryFloor : 'ioredis GET + unpack (floor)',
           })
-          // After thousands of reads of it, this one is a hit for every system.
+          // After thousands of reads of it, this one should be a hit for every system; a cache that
+          // silently never stores (a value its serializer refuses) still sends the query each time.
+          const sent = await statements.during(async () => {
+            for (let read = 0; read < HIT_CHECK_READS; read++) await shape.read(system, 0)
+          })
           const difference = describeDifference(await shape.read(system, 0), expected)
-          run.note(scenario, factory.name, `${system.setup}; hit result: ${difference ?? 'exact'}`)
+          const served =
+            sent === 0
+              ? 'no database statement on hits'
+              : `NOT CACHED: ${(sent / HIT_CHECK_READS).toFixed(1)} database statements per "hit"`
+          run.note(scenario, factory.name, `${system.setup}; ${served}; hit result: ${difference ?? 'exact'}`)
           let missRow = 1
           await run.measure(scenario, `${factory.name} miss`, () => shape.read(system, missRow++ % database.users), {
             floor: 'uncached (floor)',
