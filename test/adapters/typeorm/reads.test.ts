@@ -54,6 +54,23 @@ describe('reads through withCache', () => {
     }
   })
 
+  test("TypeORM's JSON copy of cached rows for its QueryResultCache is skipped; the rows the app gets serialize as usual", async () => {
+    await seed()
+    const { dataSource } = await fixture.cached()
+    const provider = dataSource.queryResultCache
+    if (provider === undefined) throw new Error('withCache sets a query result cache')
+    const stored = vi.spyOn(provider, 'storeInCache')
+    const read = (source: typeof dataSource) =>
+      source.getRepository(User).createQueryBuilder('u').select(['u.id', 'u.name']).orderBy('u.id').getRawMany()
+    const uncached = JSON.stringify(await read(fixture.plain.dataSource))
+    for (const origin of ['load', 'l1 hit']) {
+      const rows = await read(dataSource)
+      expect(Object.hasOwn(rows, 'toJSON'), origin).toBe(false)
+      expect(JSON.stringify(rows), origin).toBe(uncached)
+    }
+    expect(stored.mock.calls.map(([options]) => options.result)).toEqual(['null', 'null'])
+  })
+
   test('Date, transformer, bigint and decimal come back exactly, from L1 and from Redis, as entity classes', async () => {
     await seed()
     const writer = await fixture.cached()
