@@ -37,6 +37,7 @@ export interface CacheOptions {
   redis?: string | RedisOptions | Redis | Cluster
   /**
    * Namespace of every key and channel, so apps sharing one Redis never see each other's entries.
+   * 1 to 64 characters from `A-Z a-z 0-9 _ . -`.
    * @default 'ormcache'
    */
   prefix?: string
@@ -112,8 +113,10 @@ const KNOWN_OPTIONS = new Set<string>([
 ])
 const KNOWN_L1_OPTIONS = new Set<string>(['maxBytes', 'ttl'])
 const KNOWN_LOCK_OPTIONS = new Set<string>(['ttl', 'wait'])
-// Braces are excluded because `{…}` in a key picks its Redis Cluster slot.
-const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/
+// Braces are excluded because `{…}` in a key picks its Redis Cluster slot; colons because
+// keys are `<prefix>:e:<key>`: with "app" and "app:e" both allowed, app's entry "e:k" and
+// app:e's entry "k" would be one Redis key, and two apps would share entries.
+const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
 
 /** Validates options once, at construction, so a typo fails where it was made and not on the first query. */
 export function resolveOptions(options: CacheOptions = {}, adapterOptions: readonly string[] = []): ResolvedOptions {
@@ -122,7 +125,7 @@ export function resolveOptions(options: CacheOptions = {}, adapterOptions: reado
   rejectUnknown(options, new Set([...KNOWN_OPTIONS, ...adapterOptions]), '')
   const prefix = options.prefix ?? 'ormcache'
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
-    throw new InvalidOptionError('prefix', '1 to 64 characters from A-Z a-z 0-9 _ . : -', prefix)
+    throw new InvalidOptionError('prefix', '1 to 64 characters from A-Z a-z 0-9 _ . -', prefix)
   }
   const ttlMs = parseDuration(options.ttl ?? '60s', 'ttl', 1)
   const tagTtlMs = parseDuration(options.tagTtl ?? '1d', 'tagTtl', 1_000)

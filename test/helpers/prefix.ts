@@ -3,13 +3,13 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 
-const UNSAFE_PREFIX_CHARACTERS = /[^A-Za-z0-9_.:-]+/g
+const UNSAFE_PREFIX_CHARACTERS = /[^A-Za-z0-9_.-]+/g
 const GLOB_SPECIAL_CHARACTERS = /[*?[\]\\^]/g
 const SCAN_BATCH = 500
 
 /**
  * A key prefix no other test uses: `t-<label>-<random>`, made only of
- * `[A-Za-z0-9_.:-]` so it is safe inside a SCAN pattern and never contains
+ * `[A-Za-z0-9_.-]` (the cache's own rule) so it is safe inside a SCAN pattern and never contains
  * the braces of a Redis Cluster hash tag.
  */
 export function uniquePrefix(label: string): string {

@@ -24,6 +24,8 @@ describe('options are validated at construction', () => {
     rejects({ prefix: '' }, 'prefix')
     rejects({ prefix: 'a{b}' }, 'prefix')
     rejects({ prefix: 'has space' }, 'prefix')
+    // "app" and "app:e" would share keys: app's entry "e:k" is app:e's entry "k".
+    rejects({ prefix: 'app:e' }, 'prefix')
     rejects({ prefix: 7 }, 'prefix')
   })
   test('l1 options', () => {
