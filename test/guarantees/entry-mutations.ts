@@ -50,6 +50,7 @@ type HeaderEdit =
   | 'versions-changed'
   | 'versions-length'
   | 'expired'
+  | 'load-time-huge'
   | 'expires-not-a-number'
   | 'tags-not-strings'
   | 'extra-field'
@@ -63,6 +64,7 @@ const HEADER_EDITS: readonly HeaderEdit[] = [
   'versions-changed',
   'versions-length',
   'expired',
+  'load-time-huge',
   'expires-not-a-number',
   'tags-not-strings',
   'extra-field',
@@ -130,6 +132,8 @@ function editHeader(entry: Buffer, edit: HeaderEdit): Buffer {
         return [1, tags, [...versions, 'extra'], expiresAt, loadMs, checksum]
       case 'expired':
         return [1, tags, versions, Date.now() - 60_000, loadMs, checksum]
+      case 'load-time-huge':
+        return [1, tags, versions, expiresAt, 1e12, checksum]
       case 'expires-not-a-number':
         return [1, tags, versions, String(expiresAt), loadMs, checksum]
       case 'tags-not-strings':

@@ -13,6 +13,7 @@ import { User } from '../adapters/typeorm/entities.js'
 import { useTypeormFixture } from '../adapters/typeorm/fixture.js'
 import { redisCaches } from '../fixtures/redis-cache.js'
 import { until } from '../fixtures/wait.js'
+import { keysWithPrefix } from '../helpers/prefix.js'
 import { redisUrl } from '../helpers/services.js'
 
 const EMAIL = 'alice.private+ormcache@example.com'
@@ -56,18 +57,7 @@ async function watchPrefix(prefix: string) {
   return {
     messages,
     invalidations,
-    async keys(admin: Redis): Promise<string[]> {
-      const found: string[] = []
-      for (const match of [`${prefix}*`, `{${prefix}}*`]) {
-        let cursor = '0'
-        do {
-          const [next, batch] = await admin.scan(cursor, 'MATCH', match, 'COUNT', 500)
-          cursor = next
-          found.push(...batch)
-        } while (cursor !== '0')
-      }
-      return found
-    },
+    keys: (admin: Redis) => keysWithPrefix(admin, prefix),
   }
 }
 

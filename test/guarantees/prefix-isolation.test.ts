@@ -7,20 +7,7 @@ import { createCache, InvalidOptionError } from '../../src/index.js'
 import { usePrismaFixture } from '../adapters/prisma/fixture.js'
 import { redisCaches } from '../fixtures/redis-cache.js'
 import { until } from '../fixtures/wait.js'
-import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
-
-async function keysOf(admin: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = []
-  for (const match of [`${prefix}*`, `{${prefix}}*`]) {
-    let cursor = '0'
-    do {
-      const [next, batch] = await admin.scan(cursor, 'MATCH', match, 'COUNT', 500)
-      cursor = next
-      found.push(...batch)
-    } while (cursor !== '0')
-  }
-  return found.sort()
-}
+import { deleteKeysWithPrefix, keysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 
 /** Messages on `prefix`'s channels (its bus and heartbeats), from the moment this resolves. */
 async function busOf(admin: Redis, prefix: string) {
@@ -52,7 +39,7 @@ describe('the engine', () => {
         await engine.stored(prefixA, key)
         await engine.stored(prefixB, key)
       }
-      const [keysA, keysB] = [await keysOf(admin, prefixA), await keysOf(admin, prefixB)]
+      const [keysA, keysB] = [await keysWithPrefix(admin, prefixA), await keysWithPrefix(admin, prefixB)]
       expect(keysA.filter((key) => keysB.includes(key))).toEqual([])
       expect(keysA.length).toBeGreaterThanOrEqual(keys.length + 1)
 
@@ -103,10 +90,13 @@ describe('Prisma', () => {
         }
         await prisma.entriesInRedis(reads.length)
         await until(
-          async () => (await keysOf(prisma.redis, `${other}:e:`)).length === reads.length,
+          async () => (await keysWithPrefix(prisma.redis, `${other}:e:`)).length === reads.length,
           'entries of the other prefix',
         )
-        const [keysFirst, keysOther] = [await keysOf(prisma.redis, prisma.prefix), await keysOf(prisma.redis, other)]
+        const [keysFirst, keysOther] = [
+          await keysWithPrefix(prisma.redis, prisma.prefix),
+          await keysWithPrefix(prisma.redis, other),
+        ]
         expect(keysFirst.filter((key) => keysOther.includes(key))).toEqual([])
 
         // The first app writes; its cache invalidates. The second app is another app: its

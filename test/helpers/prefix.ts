@@ -57,6 +57,21 @@ async function deleteMatching(node: Redis, match: string): Promise<number> {
   return deleted
 }
 
+/** Every key name under `prefix` (entries, locks, and the `{prefix}` tag keys) on one server, sorted. */
+export async function keysWithPrefix(redis: Redis, prefix: string): Promise<string[]> {
+  const pattern = escapeGlob(prefix)
+  const found: string[] = []
+  for (const match of [`${pattern}*`, `{${pattern}}*`]) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_BATCH)
+      cursor = next
+      found.push(...keys)
+    } while (cursor !== '0')
+  }
+  return found.sort()
+}
+
 /** How many keys match `match` (a SCAN pattern) on one server: for tests that wait for entries to land. */
 export async function countKeys(redis: Redis, match: string): Promise<number> {
   let cursor = '0'
