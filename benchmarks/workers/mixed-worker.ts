@@ -1,3 +1,4 @@
+import { clock, mixedOperation, WRITE_SHARE } from '../fixtures/mixed-operation.js'
 import { serveWorker } from '../fixtures/worker-process.js'
 import { mulberry32, zipfSampler } from '../fixtures/zipf.js'
 
@@ -7,36 +8,23 @@ import { mulberry32, zipfSampler } from '../fixtures/zipf.js'
  * operation's timing and the version it saw or wrote, for the parent's
  * staleness check. A read that sent a statement to the database was a miss.
  */
-const clock = () => performance.timeOrigin + performance.now()
-
 await serveWorker<{ durationMs: number; keys: number }, unknown>(
   async ({ durationMs, keys }, { system, counter, extra: [seed] }) => {
     const nextKey = zipfSampler(keys, 1.1, Number(seed))
     const random = mulberry32(Number(seed) + 1)
-    // Flat arrays: [id, version, startMs, endMs, missed] per operation.
-    const reads: number[] = []
-    const writes: number[] = []
+    const log = { reads: [] as number[], writes: [] as number[] }
     const latenciesUs: number[] = []
     let failures = 0
     const deadline = clock() + durationMs
     while (clock() < deadline) {
       const id = nextKey()
-      const start = clock()
-      const statementsBefore = counter.count
       try {
-        if (random() < 0.05) {
-          const version = await system.bumpUser(id)
-          writes.push(id, version, start, clock(), 0)
-        } else {
-          const row = (await system.findUser(id)) as { visits: unknown } | null
-          reads.push(id, Number(row?.visits), start, clock(), counter.count > statementsBefore ? 1 : 0)
-        }
-        latenciesUs.push((clock() - start) * 1_000)
+        latenciesUs.push(await mixedOperation(system, counter, id, random() < WRITE_SHARE, log))
       } catch {
         failures++
       }
     }
-    return { reads, writes, latenciesUs, failures }
+    return { reads: log.reads, writes: log.writes, latenciesUs, failures }
   },
   // A cold client (connections, Prisma's query compiler) would be measured instead of the cache.
   async (system) => {
