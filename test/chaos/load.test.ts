@@ -8,5 +8,5 @@ import { expectHealthyLoad, loadRun } from './load-check.js'
 const DURATION_MS = 16_000
 
 test('load, 16 s over 4 processes (2 Prisma, 2 TypeORM): no lost invalidation, L1 within budget, heap stable', async () => {
-  expectHealthyLoad(await loadRun(DURATION_MS), { bytesPerOperation: 400, growthMiB: 4 })
+  expectHealthyLoad(await loadRun(DURATION_MS), { bytesPerOperation: 500, slopeMiBPerMin: 5, growthMiB: 4 })
 }, 120_000)
