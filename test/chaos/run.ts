@@ -3,6 +3,7 @@
 // and checked, the figures summarized. The short run in `npm test` and the
 // long one of `npm run test:chaos` both call `runChaos`.
 import { type ChildProcess, fork } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
@@ -11,6 +12,7 @@ import { TYPESCRIPT_EXEC_ARGV } from '../fixtures/typescript-workers.js'
 import { createPgSchema } from '../helpers/databases.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
+import type { Dying, Fault, FaultServers, FaultWindow } from './faults.js'
 import {
   checkHistory,
   type Delivery,
@@ -25,13 +27,14 @@ import {
   type WriteRecord,
 } from './history.js'
 import { INITIAL_VERSION, TABLE, tableStatements } from './table.js'
-import type { FromWorker, Orm, RowSharing, ToWorker, WorkerConfig } from './worker.js'
+import type { FromWorker, InFlightWrite, Orm, RowSharing, ToWorker, WorkerConfig } from './worker.js'
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
 // The TypeORM process tests' loader: it compiles each source with tsconfig.json's options.
 /** Time between the start signal and the first operation, so every worker starts together. */
 const START_LEAD_MS = 200
 const MAX_VIOLATIONS_SHOWN = 5
+const wallClock = () => performance.timeOrigin + performance.now()
 
 export interface ChaosOptions {
   /** One entry per worker process: its ORM. */
@@ -47,6 +50,10 @@ export interface ChaosOptions {
   readonly writeRatio: number
   readonly rollbackRatio: number
   readonly seed: number
+  /** The workers' cache `timeout`, in ms: how long a read waits for Redis before going to the database. */
+  readonly cacheTimeoutMs: number
+  /** Broken Redis: the run uses the fault's own servers, not the shared Redis. */
+  readonly fault?: Fault
 }
 
 export const DEFAULT_OPTIONS: Omit<ChaosOptions, 'workers' | 'durationMs'> = {
@@ -59,6 +66,7 @@ export const DEFAULT_OPTIONS: Omit<ChaosOptions, 'workers' | 'durationMs'> = {
   writeRatio: 0.15,
   rollbackRatio: 0.3,
   seed: 1,
+  cacheTimeoutMs: 3_000,
 }
 
 export interface ChaosReport {
@@ -86,6 +94,12 @@ export interface ChaosReport {
   /** From the first fork to every worker ready (compiling the sources, connecting). */
   readonly startupMs: number
   readonly wallMs: number
+  /** When the fault broke Redis (none without a fault). */
+  readonly faultWindows: readonly FaultWindow[]
+  /** Writes under way in workers the fault killed: each may or may not have committed. */
+  readonly inFlightWrites: readonly InFlightWrite[]
+  /** Of the rows those writes touched, how many the database shows bumped by one of them. */
+  readonly inFlightRowsCommitted: number
   /** Everything the workers recorded, for a closer look. */
   readonly history: {
     readonly reads: readonly ReadRecord[]
@@ -178,17 +192,31 @@ async function finalVersions(url: string, schema: string): Promise<Map<number, n
   }
 }
 
-/** Every committed write bumped each of its rows once: a row's final version is how many did. */
-function lostWrites(writes: readonly WriteRecord[], finals: ReadonlyMap<number, number>): string[] {
+/**
+ * Every committed write bumped each of its rows once: a row's final version is
+ * how many did, plus, for the writes a killed worker had under way, anything
+ * from none to all of them (the database's version column says which did).
+ */
+function lostWrites(
+  writes: readonly WriteRecord[],
+  inFlight: readonly InFlightWrite[],
+  finals: ReadonlyMap<number, number>,
+): { problems: string[]; inFlightRowsCommitted: number } {
+  const count = (counts: Map<number, number>, row: number) => counts.set(row, (counts.get(row) ?? 0) + 1)
   const committed = new Map<number, number>()
-  for (const write of writes) for (const { row } of write.versions) committed.set(row, (committed.get(row) ?? 0) + 1)
+  for (const write of writes) for (const { row } of write.versions) count(committed, row)
+  const maybe = new Map<number, number>()
+  for (const write of inFlight) for (const row of write.rows) count(maybe, row)
   const problems: string[] = []
+  let inFlightRowsCommitted = 0
   for (const [row, version] of finals) {
     const expected = INITIAL_VERSION + (committed.get(row) ?? 0)
-    if (version !== expected)
+    const extra = version - expected
+    if (extra < 0 || extra > (maybe.get(row) ?? 0))
       problems.push(`row ${row}: version ${version} in the database, ${expected} writes returned`)
+    else inFlightRowsCommitted += extra
   }
-  return problems
+  return { problems, inFlightRowsCommitted }
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
@@ -198,7 +226,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const database = await createPgSchema('chaos')
   const prefix = uniquePrefix('chaos')
   const baseUrl = await postgresUrl()
-  const redis = await redisUrl()
+  const servers: FaultServers | undefined = await options.fault?.start()
+  const redis = servers === undefined ? await redisUrl() : undefined
   const workers: Running[] = []
   const sink: Records = { reads: [], writes: [], receipts: [], unrecorded: [] }
   try {
@@ -209,8 +238,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         orm,
         postgresUrl: baseUrl,
         schema: database.schema,
-        redisUrl: redis,
+        redis: servers?.target ?? { url: redis! },
         prefix,
+        cacheTimeoutMs: options.cacheTimeoutMs,
         seed: options.seed * 1_000 + worker,
         rows: options.rows,
         bucketSize: options.bucketSize,
@@ -227,15 +257,52 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const startupMs = performance.now() - began
     const endAt = performance.timeOrigin + performance.now() + START_LEAD_MS + options.durationMs
     for (const worker of workers) send(worker, { type: 'start', endAt })
-    const finished = await Promise.all(workers.map((worker) => worker.next('finished')))
-    for (const worker of workers) send(worker, { type: 'stop' })
-    const stopped = await Promise.all(workers.map((worker) => worker.next('stopped')))
+    const startAt = endAt - options.durationMs
+    const at = (fraction: number) => sleep(Math.max(0, startAt + fraction * options.durationMs - wallClock()))
+    const killed = new Map<Running, Dying | undefined>()
+    const killWorkerHoldingLock = async (index: number): Promise<Dying> => {
+      const worker = workers[index]!
+      killed.set(worker, undefined)
+      send(worker, { type: 'die-holding-lock' })
+      const dying = (await worker.next('dying')) as Dying
+      killed.set(worker, dying)
+      await new Promise((resolve) =>
+        (worker.child.exitCode ?? worker.child.signalCode) !== null
+          ? resolve(undefined)
+          : worker.child.once('exit', resolve),
+      )
+      return dying
+    }
+    const injected =
+      servers === undefined
+        ? Promise.resolve([])
+        : options.fault!.inject(at, servers, { durationMs: options.durationMs, killWorkerHoldingLock })
+    // A worker the fault killed never finishes; the others must.
+    const finishedBy = (worker: Running) =>
+      worker.next('finished').catch((error: unknown) => {
+        if (killed.has(worker)) return undefined
+        throw error
+      })
+    const [finishing, faultWindows] = await Promise.all([Promise.all(workers.map(finishedBy)), injected])
+    const finished = finishing.filter((message) => message !== undefined)
+    const alive = workers.filter((worker) => !killed.has(worker))
+    for (const worker of alive) send(worker, { type: 'stop' })
+    const stopped = await Promise.all(alive.map((worker) => worker.next('stopped')))
+    const inFlight = [...killed.values()].flatMap((dying) => dying?.inFlight ?? [])
     const finals = await finalVersions(baseUrl, database.schema)
-    return analyse(options, sink, finished, stopped, finals, { startupMs, wallMs: performance.now() - began })
+    return analyse(options, sink, finished, stopped, finals, {
+      startupMs,
+      wallMs: performance.now() - began,
+      faultWindows,
+      inFlight,
+    })
   } finally {
     for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL')
-    const admin = new Redis(redis)
-    await deleteKeysWithPrefix(admin, prefix).finally(() => admin.disconnect())
+    if (redis !== undefined) {
+      const admin = new Redis(redis)
+      await deleteKeysWithPrefix(admin, prefix).finally(() => admin.disconnect())
+    }
+    await servers?.stop()
     await database.drop()
   }
 }
@@ -246,8 +313,14 @@ function analyse(
   finished: readonly FromWorker[],
   stopped: readonly FromWorker[],
   finals: ReadonlyMap<number, number>,
-  { startupMs, wallMs }: { startupMs: number; wallMs: number },
+  {
+    startupMs,
+    wallMs,
+    faultWindows,
+    inFlight,
+  }: { startupMs: number; wallMs: number; faultWindows: readonly FaultWindow[]; inFlight: readonly InFlightWrite[] },
 ): ChaosReport {
+  const { problems, inFlightRowsCommitted } = lostWrites(writes, inFlight, finals)
   const deliveries = pairDeliveries(writes, receipts, unrecorded)
   const lags = deliveries.map(({ write, at }) => at - write.end)
   const maxLag = lags.length === 0 ? 0 : Math.max(...lags)
@@ -292,7 +365,9 @@ function analyse(
     violationReports: violations
       .slice(0, MAX_VIOLATIONS_SHOWN)
       .map((violation) => describeViolation(violation, reads, writes, deliveries)),
-    lostWrites: lostWrites(writes, finals),
+    lostWrites: problems,
+    inFlightWrites: inFlight,
+    inFlightRowsCommitted,
     maxL1StalenessMs: l1Staleness.length === 0 ? 0 : Math.max(...l1Staleness),
     l1StaleReads: l1Staleness.length,
     lag: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: maxLag, count: lags.length },
@@ -301,6 +376,7 @@ function analyse(
     unattributedInvalidations,
     startupMs,
     wallMs,
+    faultWindows,
     history: { reads, writes, deliveries },
   }
 }

@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { subscribe } from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
+import { Cluster } from 'ioredis'
 import type { CacheStats } from '../../src/index.js'
 import type { Observation, Origin, ReadRecord, Receipt, UnrecordedInvalidation, WriteRecord } from './history.js'
 import { distinct, seededRandom, zipfSampler } from './random.js'
@@ -14,14 +15,20 @@ import { bucketOf, chaosRowSchema, rowOfRank, rowsOfBucket } from './table.js'
 
 export type Orm = 'prisma' | 'typeorm'
 export type RowSharing = 'shared' | 'by-orm'
+/** The Redis the worker's cache uses: one server's URL, or a cluster's startup nodes. */
+export type RedisTarget =
+  | { readonly url: string }
+  | { readonly cluster: readonly { readonly host: string; readonly port: number }[] }
 
 export interface WorkerConfig {
   readonly worker: number
   readonly orm: Orm
   readonly postgresUrl: string
   readonly schema: string
-  readonly redisUrl: string
+  readonly redis: RedisTarget
   readonly prefix: string
+  /** The cache's Redis timeout: how long a read waits for Redis before serving from the database. */
+  readonly cacheTimeoutMs: number
   readonly seed: number
   readonly rows: number
   readonly bucketSize: number
@@ -42,7 +49,18 @@ export interface WorkerConfig {
   readonly rollbackRatio: number
 }
 
-export type ToWorker = { readonly type: 'start'; readonly endAt: number } | { readonly type: 'stop' }
+export type ToWorker =
+  | { readonly type: 'start'; readonly endAt: number }
+  | { readonly type: 'stop' }
+  /** Die (SIGKILL, by its own hand) at the next load, while holding that key's stampede lock. */
+  | { readonly type: 'die-holding-lock' }
+
+/** A write under way when its worker died: it may or may not have committed. */
+export interface InFlightWrite {
+  readonly op: string
+  readonly rows: readonly number[]
+  readonly start: number
+}
 
 export type FromWorker =
   | { readonly type: 'ready' }
@@ -62,6 +80,12 @@ export type FromWorker =
       readonly failures: Readonly<Record<string, { readonly count: number; readonly first: string }>>
     }
   | { readonly type: 'stopped'; readonly stats: CacheStats; readonly unattributedInvalidations: number }
+  | {
+      readonly type: 'dying'
+      readonly lockKey: string
+      readonly at: number
+      readonly inFlight: readonly InFlightWrite[]
+    }
 
 const FLUSH_INTERVAL_MS = 200
 
@@ -118,6 +142,19 @@ for (const name of ['ormcache:miss', 'ormcache:load']) {
   })
 }
 
+let dieAtNextLoad = false
+let dying = false
+// Published when a loader has returned, before its value is stored and the lock released: the
+// lock is held. The records go first, written to the IPC pipe synchronously while they fit in it.
+subscribe('ormcache:load', (message) => {
+  const { prefix, key } = message as { prefix: string; key: string }
+  if (!dieAtNextLoad || dying || prefix !== config.prefix) return
+  dying = true
+  flush()
+  send({ type: 'dying', lockKey: `${config.prefix}:l:${key}`, at: now(), inFlight: [...inFlight] })
+  process.kill(process.pid, 'SIGKILL')
+})
+
 class RolledBack extends Error {}
 
 interface ReadResult {
@@ -142,7 +179,13 @@ interface Client {
   close(): Promise<void>
 }
 
-const cacheOptions = { redis: config.redisUrl, prefix: config.prefix, timeout: '3s' } as const
+// A Cluster is handed to the cache, which uses it but never closes it: the worker does, last.
+const cluster = 'cluster' in config.redis ? new Cluster([...config.redis.cluster]) : undefined
+const cacheOptions = {
+  redis: cluster ?? ('url' in config.redis ? config.redis.url : undefined),
+  prefix: config.prefix,
+  timeout: `${config.cacheTimeoutMs}ms`,
+} as const
 const bucketRows = (bucket: number) => rowsOfBucket(bucket, config.bucketSize, config.rows)
 
 function listObservations(bucket: number, found: readonly { id: number; version: number }[]): Observation[] {
@@ -309,9 +352,13 @@ async function read(op: string, run: () => Promise<ReadResult>): Promise<void> {
   reads.push({ worker: config.worker, op: `${config.orm} ${op}`, origin: served, start, end: now(), seen })
 }
 
-async function write(op: string, run: () => Promise<RowVersions>): Promise<void> {
+const inFlight = new Set<InFlightWrite>()
+
+async function write(op: string, rows: readonly number[], run: () => Promise<RowVersions>): Promise<void> {
   const operation: OperationContext = { invalidations: [] }
   const start = now()
+  const underWay: InFlightWrite = { op: `${config.orm} ${op}`, rows, start }
+  inFlight.add(underWay)
   try {
     const versions = await context.run(operation, run).finally(() => {
       operation.done = true
@@ -331,6 +378,8 @@ async function write(op: string, run: () => Promise<RowVersions>): Promise<void>
     if (error instanceof RolledBack) rolledBack++
     else if (abortedByDatabase(error)) aborted++
     else throw error
+  } finally {
+    inFlight.delete(underWay)
   }
 }
 
@@ -369,17 +418,17 @@ function operation(client: Client): [string, () => Promise<void>] {
     return ['sum', () => read('sum', () => client.readSum(bucket))]
   }
   const choice = random()
-  if (choice < 0.6) return ['update', () => write('update', () => client.updateOne(row))]
+  if (choice < 0.6) return ['update', () => write('update', [row], () => client.updateOne(row))]
   const rows = pickRows()
-  if (choice < 0.8) return ['update-many', () => write('update-many', () => client.updateMany(rows))]
+  if (choice < 0.8) return ['update-many', () => write('update-many', rows, () => client.updateMany(rows))]
   const rollback = random() < config.rollbackRatio
-  return ['transaction', () => write('transaction', () => client.transaction(rows, rollback))]
+  return ['transaction', () => write('transaction', rows, () => client.transaction(rows, rollback))]
 }
 
 async function loop(client: Client, endAt: number): Promise<void> {
   const intervalMs = (1_000 * config.concurrency) / config.rate
   let next = now()
-  while (now() < endAt) {
+  while (now() < endAt && !dying) {
     const [op, run] = operation(client)
     try {
       await run()
@@ -411,6 +460,10 @@ await client.open()
 while (!client.ready()) await sleep(5)
 
 process.on('message', (message: ToWorker) => {
+  if (message.type === 'die-holding-lock') {
+    dieAtNextLoad = true
+    return
+  }
   if (message.type === 'start') {
     const flusher = setInterval(flush, FLUSH_INTERVAL_MS)
     void Promise.all(Array.from({ length: config.concurrency }, () => loop(client, message.endAt))).then(() => {
@@ -424,6 +477,7 @@ process.on('message', (message: ToWorker) => {
   flush()
   const stats = client.stats()
   void client.close().then(() => {
+    cluster?.disconnect()
     send({ type: 'stopped', stats, unattributedInvalidations })
     process.disconnect()
   })

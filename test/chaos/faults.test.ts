@@ -1,0 +1,7 @@
+// The fault scenarios' short run, in `npm test`, half of them (the other half
+// is faults-cluster.test.ts, so that vitest runs the halves in parallel). The
+// long run is faults.chaos.ts (`npm run test:chaos -- faults`).
+import { FAULT_STALL_MS, shortFaultTests } from './fault-check.js'
+import { allFaults } from './faults.js'
+
+shortFaultTests(allFaults(FAULT_STALL_MS).slice(0, 3))
