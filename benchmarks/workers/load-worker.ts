@@ -1,4 +1,4 @@
-import { clock, mixedOperation, type OperationLog, WRITE_SHARE } from '../fixtures/mixed-operation.js'
+import { clock, mixedOperation, nextTurn, type OperationLog, WRITE_SHARE } from '../fixtures/mixed-operation.js'
 import { ormcache } from '../fixtures/prisma-systems.js'
 import { typeormOrmcache } from '../fixtures/typeorm-systems.js'
 import { serveWorker } from '../fixtures/worker-process.js'
@@ -54,9 +54,7 @@ await serveWorker<LoadGo, { failures: number; errors: string[] }>(
     const timer = setInterval(sample, sampleEveryMs)
     const deadline = startedAt + durationMs
     while (clock() < deadline) {
-      // Each operation its own turn of the event loop, as each request is in a server: L1 hits
-      // resolve without I/O, and a loop of them alone would never read the bus's socket.
-      await new Promise((resolve) => setImmediate(resolve))
+      await nextTurn()
       const id = rowOf(orm as LoadOrm, nextKey())
       try {
         const bucket = latencyBucket(await mixedOperation(system, counter, id, random() < WRITE_SHARE, log))

@@ -1,10 +1,11 @@
-import { clock, mixedOperation, WRITE_SHARE } from '../fixtures/mixed-operation.js'
+import { clock, mixedOperation, nextTurn, WRITE_SHARE } from '../fixtures/mixed-operation.js'
 import { serveWorker } from '../fixtures/worker-process.js'
 import { mulberry32, zipfSampler } from '../fixtures/zipf.js'
 
 /**
  * One process of the mixed scenario: on `go`, reads (95%) and bumps (5%)
- * Zipf-chosen users one at a time for `durationMs`, then replies with every
+ * Zipf-chosen users one at a time, each in its own event-loop turn as a server
+ * would handle requests, for `durationMs`, then replies with every
  * operation's timing and the version it saw or wrote, for the parent's
  * staleness check. A read that sent a statement to the database was a miss.
  */
@@ -17,6 +18,7 @@ await serveWorker<{ durationMs: number; keys: number }, unknown>(
     let failures = 0
     const deadline = clock() + durationMs
     while (clock() < deadline) {
+      await nextTurn()
       const id = nextKey()
       try {
         latenciesUs.push(await mixedOperation(system, counter, id, random() < WRITE_SHARE, log))
