@@ -577,7 +577,10 @@ class TieredCache implements Cache {
     }))
     if (this.#l2 === undefined || this.#bus === undefined) return
     try {
-      await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags))
+      // Past an open circuit: other instances may already trust a Redis this one has given up on,
+      // and until the replay they would serve the entries this write made stale. A Redis that is
+      // really gone fails at once (no offline queue); one that stalls costs the write the timeout.
+      await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
     } catch (error) {
       this.#redisError(error)
       this.#keepPending(tags)

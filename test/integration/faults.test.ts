@@ -123,6 +123,29 @@ describe('faults on a dedicated Redis', () => {
     expect(await other.getOrLoad('k', ['T'], () => 'after')).toBe('after')
   })
 
+  test('a write while this instance has given up on Redis still reaches a Redis the others trust', async () => {
+    const server = await dedicatedRedis()
+    // The writer's own connection, blocked by a BLPOP of its own: Redis stalls for it alone.
+    const writerClient = server.client()
+    const writer = createCache({ redis: writerClient, prefix: 'faults', timeout: 100, l1: false })
+    caches.push(writer)
+    const reader = await liveCache(server, { l1: false })
+    await reader.getOrLoad('k', ['T'], () => 'before')
+    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'the entry to be stored')
+
+    // 900 ms: the writer's read times out at 100 ms and opens its circuit; its probes, at 200 and
+    // 500 ms, time out behind the BLPOP too, so the next one comes at 1 s: from 900 ms to then
+    // the writer has given up on a Redis that answers everyone, the reader included.
+    const blocked = writerClient.blpop('faults:nothing', 0.9)
+    expect(await writer.getOrLoad('other', ['U'], () => 'loaded')).toBe('loaded')
+    expect(writer.stats()).toMatchObject({ circuitOpens: 1, redis: 'down' })
+    await writer.invalidate(['T'])
+    await blocked
+
+    // Queued behind the BLPOP, the invalidation ran as soon as it ended: the reader loads.
+    expect(await reader.getOrLoad('k', ['T'], () => 'after')).toBe('after')
+  })
+
   test('Redis killed and restarted empty: loaders serve meanwhile, nothing stale after', async () => {
     const server = await dedicatedRedis()
     const cache = await liveCache(server, { timeout: TIMEOUT_MS })
