@@ -16,7 +16,7 @@ const LIMIT = 2_000
 function valueOfSize(bytes: number): { rows: string } {
   const overhead = encodeValue({ rows: '' }).byteLength
   // A str16 header is 3 bytes against fixstr's 1: grow the text until the size is exact.
-  for (let text = bytes - overhead - 2; text > 0; text++) {
+  for (let text = Math.max(0, bytes - overhead - 2); text <= bytes; text++) {
     const value = { rows: 'x'.repeat(text) }
     const size = encodeValue(value).byteLength
     if (size === bytes) return value
