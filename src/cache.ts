@@ -96,6 +96,11 @@ interface LoadRequest {
   readonly since: number
 }
 
+/** What one poll of a lock waiter found: the holder's entry, or whether it now holds the lock itself. */
+type PollOutcome =
+  | { readonly hit: LoadResult; readonly versions: readonly string[] }
+  | { readonly acquired: boolean; readonly versions: readonly string[] }
+
 /** What a stored entry says about its age, from either tier. */
 interface Freshness {
   readonly expiresAt: number
@@ -436,20 +441,15 @@ class TieredCache implements Cache {
     while (Date.now() < deadline && !this.#closed) {
       await sleep(Math.min(pauseMs, Math.max(deadline - Date.now(), 0)))
       pauseMs = Math.min(pauseMs * 1.5, 25)
-      // The lock first, then the entry: a holder stores before it unlocks, so once its lock is
-      // seen gone, its entry (if it made one) is there to read. Asked the other way round, or at
-      // once, a read could miss the entry and the lock check miss the lock, and a second
-      // instance would load too (on a cluster, where they live on different nodes, often).
-      const locked = await l2.isLocked(request.key)
-      const read = await l2.read(request.key, request.l2Tags, this.#nextId())
-      versions = read.versions
-      const hit = this.#serveFromL2(request, read, false)
-      if (hit !== undefined) {
+      const attempt = this.#redis?.isCluster
+        ? await this.#pollCluster(l2, request, token)
+        : await this.#poll(l2, request, token)
+      versions = attempt.versions
+      if ('hit' in attempt) {
         publish(CHANNELS.lockWait, outcome('filled'))
-        return { hit }
+        return { hit: attempt.hit }
       }
-      // The holder finished without storing (a failed load, a raced invalidation) or died: take over.
-      if (!locked && (await l2.lock(request.key, token, lock.ttlMs))) {
+      if (attempt.acquired) {
         publish(CHANNELS.lockWait, outcome('acquired'))
         return { token, versions }
       }
@@ -457,6 +457,45 @@ class TieredCache implements Cache {
     this.#counters.values.lockTimeouts++
     publish(CHANNELS.lockWait, outcome('timeout'))
     return { versions }
+  }
+
+  /**
+   * One poll of a lock waiter on standalone Redis: the read script takes the lock only if the
+   * entry is still missing, in one step, so a holder that stores and unlocks between a waiter's
+   * look at the entry and its try at the lock cannot leave that waiter loading a second time.
+   */
+  async #poll(l2: L2, request: LoadRequest, token: string): Promise<PollOutcome> {
+    const lockTtlMs = (this.#options.lock as { ttlMs: number }).ttlMs
+    const read = await l2.read(request.key, request.l2Tags, this.#nextId(), { token, ttlMs: lockTtlMs })
+    const hit = this.#serveFromL2(request, read, false)
+    if (hit !== undefined) {
+      if (read.lock === 'acquired') this.#unlockInBackground(request.key, token)
+      return { hit, versions: read.versions }
+    }
+    // Not tried: Redis took the entry for current, this process did not (expired): try plainly.
+    const acquired =
+      read.lock === 'acquired' || (read.lock === undefined && (await l2.lock(request.key, token, lockTtlMs)))
+    return { acquired, versions: read.versions }
+  }
+
+  /**
+   * One poll on a cluster, where entry and lock live on different nodes: the lock first, then the
+   * entry (a holder stores before it unlocks, so once its lock is seen gone its entry is there),
+   * and after taking the lock the entry once more, for a holder that finished in between.
+   */
+  async #pollCluster(l2: L2, request: LoadRequest, token: string): Promise<PollOutcome> {
+    const lockTtlMs = (this.#options.lock as { ttlMs: number }).ttlMs
+    const locked = await l2.isLocked(request.key)
+    const read = await l2.read(request.key, request.l2Tags, this.#nextId())
+    const hit = this.#serveFromL2(request, read, false)
+    if (hit !== undefined) return { hit, versions: read.versions }
+    // The holder finished without storing (a failed load, a raced invalidation) or died: take over.
+    if (locked || !(await l2.lock(request.key, token, lockTtlMs))) return { acquired: false, versions: read.versions }
+    const again = await l2.read(request.key, request.l2Tags, this.#nextId())
+    const late = this.#serveFromL2(request, again, false)
+    if (late === undefined) return { acquired: true, versions: again.versions }
+    this.#unlockInBackground(request.key, token)
+    return { hit: late, versions: again.versions }
   }
 
   async #runLoader(request: LoadRequest): Promise<unknown> {
