@@ -442,8 +442,8 @@ class TieredCache implements Cache {
       await sleep(Math.min(pauseMs, Math.max(deadline - Date.now(), 0)))
       pauseMs = Math.min(pauseMs * 1.5, 25)
       const attempt = this.#redis?.isCluster
-        ? await this.#pollCluster(l2, request, token)
-        : await this.#poll(l2, request, token)
+        ? await this.#pollCluster(l2, request, token, lock.ttlMs)
+        : await this.#poll(l2, request, token, lock.ttlMs)
       versions = attempt.versions
       if ('hit' in attempt) {
         publish(CHANNELS.lockWait, outcome('filled'))
@@ -464,8 +464,7 @@ class TieredCache implements Cache {
    * entry is still missing, in one step, so a holder that stores and unlocks between a waiter's
    * look at the entry and its try at the lock cannot leave that waiter loading a second time.
    */
-  async #poll(l2: L2, request: LoadRequest, token: string): Promise<PollOutcome> {
-    const lockTtlMs = (this.#options.lock as { ttlMs: number }).ttlMs
+  async #poll(l2: L2, request: LoadRequest, token: string, lockTtlMs: number): Promise<PollOutcome> {
     const read = await l2.read(request.key, request.l2Tags, this.#nextId(), { token, ttlMs: lockTtlMs })
     const hit = this.#serveFromL2(request, read, false)
     if (hit !== undefined) {
@@ -483,8 +482,7 @@ class TieredCache implements Cache {
    * entry (a holder stores before it unlocks, so once its lock is seen gone its entry is there),
    * and after taking the lock the entry once more, for a holder that finished in between.
    */
-  async #pollCluster(l2: L2, request: LoadRequest, token: string): Promise<PollOutcome> {
-    const lockTtlMs = (this.#options.lock as { ttlMs: number }).ttlMs
+  async #pollCluster(l2: L2, request: LoadRequest, token: string, lockTtlMs: number): Promise<PollOutcome> {
     const locked = await l2.isLocked(request.key)
     const read = await l2.read(request.key, request.l2Tags, this.#nextId())
     const hit = this.#serveFromL2(request, read, false)

@@ -149,9 +149,23 @@ describe('clients sharing Redis', () => {
   })
 })
 
+/**
+ * A cached client on a named connection of its own, once the commands it sends on connecting
+ * are behind it: the cache checks Redis's run id then, and that must not count as a read's.
+ */
+async function settledClient(redis: Awaited<ReturnType<typeof watchRedis>>, connectionName: string) {
+  const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+  const client = await fixture.cached({ redis: { host: url.hostname, port: Number(url.port || 6379), connectionName } })
+  const addresses = await redis.addressesOf(connectionName)
+  await until(
+    () => redis.seen.some(({ args, source }) => args[0] === 'info' && addresses.includes(source)),
+    `the run-id check of ${connectionName}`,
+  )
+  return { ...client, addresses }
+}
+
 describe('what a hit costs', () => {
   test('no database query; on an L1 miss one Redis command, on an L1 hit none', async () => {
-    const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
     const connectionName = `${fixture.prefix}-reader`
     const redis = await watchRedis(fixture.redis)
     try {
@@ -162,16 +176,8 @@ describe('what a hit costs', () => {
       const loaded = await read(writer.prisma)()
       await fixture.entriesInRedis(1)
 
-      const reader = await fixture.cached({
-        redis: { host: url.hostname, port: Number(url.port || 6379), connectionName },
-      })
-      const addresses = await redis.addressesOf(connectionName)
+      const { addresses, ...reader } = await settledClient(redis, connectionName)
       expect(addresses).toHaveLength(2)
-      // The cache checks Redis's run id once connected: wait for it, so it is not counted as a read's.
-      await until(
-        () => redis.seen.some(({ args, source }) => args[0] === 'info' && addresses.includes(source)),
-        "the reader's run-id check",
-      )
 
       let fromRedis: unknown
       const l1Miss = await redis.commandsDuring(connectionName, async () => {
@@ -195,20 +201,12 @@ describe('what a hit costs', () => {
   })
 
   test('a miss sends two Redis commands: the read (which takes the lock) and the store (which releases it)', async () => {
-    const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
     const connectionName = `${fixture.prefix}-loader`
     const redis = await watchRedis(fixture.redis)
     try {
       const writer = await fixture.cached()
       const user = await writer.prisma.user.create({ data: { email: 'one@x.test' } })
-      const loader = await fixture.cached({
-        redis: { host: url.hostname, port: Number(url.port || 6379), connectionName },
-      })
-      const addresses = await redis.addressesOf(connectionName)
-      await until(
-        () => redis.seen.some(({ args, source }) => args[0] === 'info' && addresses.includes(source)),
-        "the loader's run-id check",
-      )
+      const loader = await settledClient(redis, connectionName)
       const miss = await redis.commandsDuring(connectionName, async () => {
         expect(await loader.queries.during(() => loader.prisma.user.findUnique({ where: { id: user.id } }))).toBe(1)
         // The store runs after the caller has its value.
