@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ALL_TAGS, InvalidationBus } from './bus.js'
+import { withCallerFrames } from './caller-frames.js'
 import { decodeValue, type EntryHeader, encodeEntry, encodeValue } from './codec.js'
 import { type Duration, parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionError } from './errors.js'
@@ -186,6 +187,8 @@ class TieredCache implements Cache {
     if (this.#closed) throw new CacheClosedError()
     if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key)
     if (!Array.isArray(tags)) throw new InvalidOptionError('tags', 'an array of strings', tags)
+    // An entry is stored under one tag list: the same tags in another order or twice are the same entry.
+    tags = canonicalTags(tags)
 
     const memoryTrusted = this.#memoryTrusted()
     const l1Entry = memoryTrusted ? this.#l1?.get(key) : undefined
@@ -208,12 +211,22 @@ class TieredCache implements Cache {
     // data: a caller arriving after that invalidation must not join it.
     if (flight !== undefined && sameTags(flight.tags, tags) && this.#clock.isCurrent(flight.tags, flight.since)) {
       this.#counters.values.sharedLoads++
-      const shared = await flight.result
+      let shared: LoadResult
+      try {
+        shared = await flight.result
+      } catch (error) {
+        throw withCallerFrames(error)
+      }
       options?.onServed?.(shared.origin, shared.expiresAt)
       return (shared.bytes === undefined ? shared.value : decodeValue(shared.bytes)) as T
     }
     if (!memoryTrusted && this.#l1 !== undefined) this.#counters.values.bypassed++
-    const result = await this.#fly(this.#request(key, tags, loader, options))
+    let result: LoadResult
+    try {
+      result = await this.#fly(this.#request(key, tags, loader, options))
+    } catch (error) {
+      throw withCallerFrames(error)
+    }
     options?.onServed?.(result.origin, result.expiresAt)
     return result.value as T
   }
@@ -289,16 +302,20 @@ class TieredCache implements Cache {
     }
   }
 
-  /** Runs `#load` as the key's flight, which concurrent callers in this process join. */
-  #fly(request: LoadRequest): Promise<LoadResult> {
+  /**
+   * Runs `#load` as the key's flight, which concurrent callers in this process join. The flight
+   * lands after an `await`, not in a `then` of its own: a second reaction on the load's promise
+   * would end the async stack trace of a failing loader there, short of the caller's frames.
+   */
+  async #fly(request: LoadRequest): Promise<LoadResult> {
     const result = this.#load(request, false)
     const flight: Flight = { tags: request.tags, since: request.since, result }
     this.#flights.set(request.key, flight)
-    const land = () => {
+    try {
+      return await result
+    } finally {
       if (this.#flights.get(request.key) === flight) this.#flights.delete(request.key)
     }
-    result.then(land, land)
-    return result
   }
 
   async #load(request: LoadRequest, refreshing: boolean): Promise<LoadResult> {
@@ -341,12 +358,21 @@ class TieredCache implements Cache {
     this.#counters.values.misses++
     publish(CHANNELS.miss, () => ({ prefix: this.#options.prefix, key }))
     let value: unknown
+    this.#counters.values.loads++
+    const loaderStartedAt = performance.now()
     try {
-      value = await this.#runLoader(request)
+      // Awaited here, not in a helper: every async function between the loader and the caller is a
+      // frame of a failing query's stack trace, and Node keeps ten.
+      value = await request.loader()
     } catch (error) {
       if (lockToken !== undefined) this.#unlockInBackground(key, lockToken)
       throw error
     }
+    publish(CHANNELS.load, () => ({
+      prefix: this.#options.prefix,
+      key,
+      durationMs: performance.now() - loaderStartedAt,
+    }))
     const loadMs = Date.now() - startedAt
     const bytes = this.#encode(value)
     if (bytes !== undefined) {
@@ -494,18 +520,6 @@ class TieredCache implements Cache {
     if (late === undefined) return { acquired: true, versions: again.versions }
     this.#unlockInBackground(request.key, token)
     return { hit: late, versions: again.versions }
-  }
-
-  async #runLoader(request: LoadRequest): Promise<unknown> {
-    this.#counters.values.loads++
-    const startedAt = performance.now()
-    const value = await request.loader()
-    publish(CHANNELS.load, () => ({
-      prefix: this.#options.prefix,
-      key: request.key,
-      durationMs: performance.now() - startedAt,
-    }))
-    return value
   }
 
   #encode(value: unknown): Buffer | undefined {
@@ -708,6 +722,14 @@ function sameTags(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
+}
+
+/** `tags` sorted without repeats: as given when they already are (the usual case, checked in one pass). */
+function canonicalTags(tags: readonly string[]): readonly string[] {
+  for (let i = 1; i < tags.length; i++) {
+    if (!((tags[i - 1] as string) < (tags[i] as string))) return [...new Set(tags)].sort()
+  }
+  return tags
 }
 
 function validateTags(tags: readonly string[]): void {

@@ -59,7 +59,7 @@ export function instrumentQueryRunner(runner: QueryRunner, context: RunnerContex
         return Object.assign(new QueryResult(), { records, raw: records })
       }
     }
-    return runStatements(sql, parameters, useStructuredResult)
+    return await runStatements(sql, parameters, useStructuredResult)
   }
 
   const runStatements = async (sql: string, parameters: unknown[] | undefined, useStructuredResult: boolean) => {

@@ -53,6 +53,19 @@ export function defineEngineSuite(target: RedisTarget): void {
       expect(reader.stats().l2Hits).toBe(150)
     })
 
+    test('the same tags in another order are one entry in Redis, not a stale reject', async () => {
+      const prefix = redis.prefix()
+      const first = await redis.cache(prefix, { l1: false })
+      const second = await redis.cache(prefix, { l1: false })
+      expect(await first.getOrLoad('key', ['A', 'B'], () => 'value')).toBe('value')
+      await redis.stored(prefix, 'key')
+      expect(await second.getOrLoad('key', ['B', 'A'], fail)).toBe('value')
+      expect(await first.getOrLoad('key', ['B', 'A', 'A'], fail)).toBe('value')
+      expect(await second.getOrLoad('key', ['A', 'B'], fail)).toBe('value')
+      expect(first.stats()).toMatchObject({ loads: 1, l2Hits: 1, staleRejects: 0 })
+      expect(second.stats()).toMatchObject({ loads: 0, l2Hits: 2, staleRejects: 0 })
+    })
+
     test('an invalidation by one instance is seen by the next read of another', async () => {
       const prefix = redis.prefix()
       const writer = await redis.cache(prefix)

@@ -36,6 +36,24 @@ describe('in-process cache', () => {
     expect(cache.stats()).toMatchObject({ l1Hits: 1, misses: 1, loads: 1, l1Entries: 1 })
   })
 
+  test('the same tags in another order, or repeated, are the same entry', async () => {
+    const cache = memoryCache()
+    const loader = vi.fn(async () => 'value')
+    for (const tags of [
+      ['A', 'B'],
+      ['B', 'A'],
+      ['A', 'B'],
+      ['B', 'A', 'B'],
+    ]) {
+      expect(await cache.getOrLoad('key', tags, loader)).toBe('value')
+    }
+    expect(loader).toHaveBeenCalledTimes(1)
+    expect(cache.stats()).toMatchObject({ loads: 1, l1Hits: 3, staleRejects: 0 })
+    await cache.invalidate(['B'])
+    expect(await cache.getOrLoad('key', ['B', 'A'], loader)).toBe('value')
+    expect(loader).toHaveBeenCalledTimes(2)
+  })
+
   test('mutating a returned value does not change what the next caller gets', async () => {
     const cache = memoryCache()
     const original = { id: 1, tags: ['a'], when: new Date(5) }

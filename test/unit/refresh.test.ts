@@ -23,14 +23,24 @@ describe('stale-while-revalidate', () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     const memory = cache({ ttl: '1s', swr: '10s' })
     let version = 1
-    const loader = vi.fn(async () => version)
+    // The refresh is held open until the test lets it finish: what is served meanwhile is the old entry.
+    let finishRefresh!: () => void
+    const refreshHeld = new Promise<void>((resolve) => {
+      finishRefresh = resolve
+    })
+    const loader = vi.fn(async () => {
+      if (version === 2) await refreshHeld
+      return version
+    })
     expect(await memory.getOrLoad('k', [], loader)).toBe(1)
     vi.advanceTimersByTime(1_500)
     version = 2
     // Stale but within the window: served at once, refreshed behind the caller's back, once.
     expect(await memory.getOrLoad('k', [], loader)).toBe(1)
     expect(await memory.getOrLoad('k', [], loader)).toBe(1)
-    await vi.waitUntil(() => memory.stats().loads === 2)
+    finishRefresh()
+    // The refreshed entry is in memory by the turn after the load ends.
+    await new Promise((resolve) => setImmediate(resolve))
     expect(await memory.getOrLoad('k', [], loader)).toBe(2)
     expect(loader).toHaveBeenCalledTimes(2)
     expect(memory.stats()).toMatchObject({ refreshes: 1, staleServed: 2 })
