@@ -10,6 +10,7 @@ import { L1, type L1Entry } from './l1.js'
 import { L2, type L2Read } from './l2.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { connectRedis, type RedisConnection } from './redis/connection.js'
+import { SocketReads } from './socket-reads.js'
 import { type CacheStats, Counters } from './stats.js'
 import { TagClock } from './tag-clock.js'
 
@@ -110,6 +111,12 @@ interface Freshness {
 }
 
 const REPLAY_INTERVAL_MS = 1_000
+/**
+ * Longest this process may go without reading its sockets and still serve L1: beyond it, a hit
+ * first lets the event loop read the bus (two turns), so another instance's write is never hidden
+ * longer than the bus's delay plus this, even from a loop of hits that never yields.
+ */
+export const MAX_UNREAD_BUS_MS = 20
 const MAX_PENDING_TAGS = 10_000
 
 class TieredCache implements Cache {
@@ -121,6 +128,8 @@ class TieredCache implements Cache {
   readonly #l2: L2 | undefined
   readonly #bus: InvalidationBus | undefined
   readonly #flights = new Map<string, Flight>()
+  /** When the bus's socket was last read, for L1 hits in loops that never yield. */
+  readonly #socketReads = new SocketReads()
   /** Keys being refreshed in the background (early refresh, stale-while-revalidate). */
   readonly #refreshing = new Set<string>()
   /** Writes to Redis nobody waits for (entry stores, unlocks); `close()` lets them finish. */
@@ -190,8 +199,15 @@ class TieredCache implements Cache {
     // An entry is stored under one tag list: the same tags in another order or twice are the same entry.
     tags = canonicalTags(tags)
 
-    const memoryTrusted = this.#memoryTrusted()
-    const l1Entry = memoryTrusted ? this.#l1?.get(key) : undefined
+    let memoryTrusted = this.#memoryTrusted()
+    let l1Entry = memoryTrusted ? this.#l1?.get(key) : undefined
+    if (l1Entry !== undefined && !this.#busRead(Date.now())) {
+      // Another instance's invalidation may be waiting in the bus's socket: let it be read first.
+      await this.#socketReads.nextRead()
+      if (this.#closed) throw new CacheClosedError()
+      memoryTrusted = this.#memoryTrusted()
+      l1Entry = memoryTrusted ? this.#l1?.get(key) : undefined
+    }
     if (l1Entry !== undefined) {
       const now = Date.now()
       if (now < l1Entry.staleUntil && sameTags(l1Entry.tags, tags) && this.#clock.isCurrent(tags, l1Entry.since)) {
@@ -243,7 +259,7 @@ class TieredCache implements Cache {
     const entry = this.#l1?.get(key)
     if (entry === undefined) return undefined
     const now = Date.now()
-    if (now >= entry.expiresAt || !this.#clock.isCurrent(entry.tags, entry.since) || this.#needsRefresh(entry, now)) {
+    if (!this.#busRead(now) || now >= entry.expiresAt || !this.#clock.isCurrent(entry.tags, entry.since) || this.#needsRefresh(entry, now)) {
       return undefined
     }
     this.#counters.values.l1Hits++
@@ -276,6 +292,7 @@ class TieredCache implements Cache {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#replayTimer)
+    this.#socketReads.stop()
     // The client may be the app's, and outlive this cache.
     this.#redis?.client.off('ready', this.#onRedisReady)
     this.#l2?.close()
@@ -637,6 +654,11 @@ class TieredCache implements Cache {
       this.#keepPending(tags)
       this.#scheduleReplay()
     }
+  }
+
+  /** True when no other instance's invalidation can have waited unread longer than the bound. */
+  #busRead(now: number): boolean {
+    return this.#bus === undefined || this.#socketReads.readWithin(now, MAX_UNREAD_BUS_MS)
   }
 
   /** L1 may serve only while every other instance's invalidations can reach it. */
