@@ -43,7 +43,11 @@ export class InvalidationBus {
   /** Heartbeats sent since the last one came back: counted in beats, not time, so a stalled process is not a dead bus. */
   #unanswered = 0
   #live = false
+  #everLive = false
   #closed = false
+  /** Resolves when the first subscription is live (or the bus closes). */
+  readonly #firstLive: Promise<void>
+  #resolveFirstLive!: () => void
 
   constructor(client: RedisClient, channel: string, instanceId: string, events: BusEvents) {
     this.channel = channel
@@ -51,6 +55,9 @@ export class InvalidationBus {
     this.#instanceId = instanceId
     this.#events = events
     this.#heartbeatChannel = `${channel}:heartbeat:${instanceId}`
+    this.#firstLive = new Promise((resolve) => {
+      this.#resolveFirstLive = resolve
+    })
     // A subscribed connection can run nothing else, so the bus has its own.
     this.#subscriber = client.duplicate()
     this.#subscriber.on('error', () => {})
@@ -71,6 +78,19 @@ export class InvalidationBus {
     return this.#live
   }
 
+  /**
+   * While the first subscription is still being made (not after a failure or a loss), a promise
+   * of it going live; else undefined. A load made before it would be kept from L1 (the bus's
+   * first live moment empties it), so a cold process's first reads may wait for it.
+   */
+  get starting(): Promise<void> | undefined {
+    if (this.#everLive || this.#closed) return undefined
+    const status = this.#subscriber.status
+    return status === 'wait' || status === 'connecting' || status === 'connect' || status === 'ready'
+      ? this.#firstLive
+      : undefined
+  }
+
   encode(tags: readonly string[]): string {
     return JSON.stringify({ from: this.#instanceId, tags } satisfies BusMessage)
   }
@@ -78,6 +98,7 @@ export class InvalidationBus {
   async close(): Promise<void> {
     this.#closed = true
     this.#live = false
+    this.#resolveFirstLive()
     clearInterval(this.#heartbeat)
     await this.#subscriber.quit().catch(() => this.#subscriber.disconnect())
   }
@@ -87,6 +108,8 @@ export class InvalidationBus {
       () => {
         if (this.#closed || this.#live) return
         this.#live = true
+        this.#everLive = true
+        this.#resolveFirstLive()
         this.#unanswered = 0
         this.#events.onResubscribed()
       },

@@ -236,7 +236,14 @@ class TieredCache implements Cache {
       options?.onServed?.(shared.origin, shared.expiresAt)
       return (shared.bytes === undefined ? shared.value : decodeValue(shared.bytes)) as T
     }
-    if (!memoryTrusted && this.#l1 !== undefined) this.#counters.values.bypassed++
+    const busStarting = this.#l1 === undefined ? undefined : this.#bus?.starting
+    if (busStarting !== undefined) {
+      // A cold process: what it loads before its bus is live may not be kept in memory (a write
+      // published meanwhile would go unheard), so its first read waits for the bus, within the
+      // timeout, and the next read of the key is an L1 hit.
+      await this.#withinTimeout(busStarting)
+      if (this.#closed) throw new CacheClosedError()
+    } else if (!memoryTrusted && this.#l1 !== undefined) this.#counters.values.bypassed++
     let result: LoadResult
     try {
       result = await this.#fly(this.#request(key, tags, loader, options))
@@ -259,7 +266,12 @@ class TieredCache implements Cache {
     const entry = this.#l1?.get(key)
     if (entry === undefined) return undefined
     const now = Date.now()
-    if (!this.#busRead(now) || now >= entry.expiresAt || !this.#clock.isCurrent(entry.tags, entry.since) || this.#needsRefresh(entry, now)) {
+    if (
+      !this.#busRead(now) ||
+      now >= entry.expiresAt ||
+      !this.#clock.isCurrent(entry.tags, entry.since) ||
+      this.#needsRefresh(entry, now)
+    ) {
       return undefined
     }
     this.#counters.values.l1Hits++
@@ -654,6 +666,16 @@ class TieredCache implements Cache {
       this.#keepPending(tags)
       this.#scheduleReplay()
     }
+  }
+
+  /** Waits for `promise`, or the Redis timeout if that comes first. */
+  async #withinTimeout(promise: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#options.timeoutMs)
+    })
+    await Promise.race([promise, timeout])
+    clearTimeout(timer)
   }
 
   /** True when no other instance's invalidation can have waited unread longer than the bound. */

@@ -53,6 +53,16 @@ export function defineEngineSuite(target: RedisTarget): void {
       expect(reader.stats().l2Hits).toBe(150)
     })
 
+    test("a cold instance's first repeat of a read is an L1 hit", async () => {
+      const prefix = redis.prefix()
+      const cache = await redis.cache(prefix)
+      const loader = vi.fn(() => 'value')
+      expect(await cache.getOrLoad('key', ['T'], loader)).toBe('value')
+      expect(await cache.getOrLoad('key', ['T'], loader)).toBe('value')
+      expect(loader).toHaveBeenCalledTimes(1)
+      expect(cache.stats()).toMatchObject({ loads: 1, l1Hits: 1, l2Hits: 0 })
+    })
+
     test('the same tags in another order are one entry in Redis, not a stale reject', async () => {
       const prefix = redis.prefix()
       const first = await redis.cache(prefix, { l1: false })

@@ -22,6 +22,18 @@ describe('hits answered before Prisma', () => {
     expect(await queries.during(async () => expect(await pending).toMatchObject({ name: 'after' }))).toBe(0)
   })
 
+  test("a cold client's first repeat of a read is a hit from memory", async () => {
+    const { prisma: writer } = await fixture.cached()
+    const user = await writer.user.create({ data: { email: 'a@x.test', name: 'cold' } })
+    const { prisma, queries } = fixture.cold()
+    const read = () => prisma.$cache.withInfo(() => prisma.user.findUnique({ where: { id: user.id } }))
+    expect((await read()).info.origin).toBe('database')
+    const repeat = await read()
+    expect(repeat.info.origin).toBe('l1')
+    expect(repeat.data).toMatchObject({ name: 'cold' })
+    expect(queries.count).toBe(1)
+  })
+
   test('in a batch $transaction a cached read runs in the transaction and sees the writes before it', async () => {
     const { prisma, queries } = await fixture.cached()
     const user = await prisma.user.create({ data: { email: 'a@x.test', name: 'before' } })

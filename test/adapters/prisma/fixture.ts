@@ -85,10 +85,15 @@ export function usePrismaFixture(label: string) {
      * not trust its L1, and reads would go to Redis or the database.
      */
     async cached(options: PrismaCacheOptions = {}): Promise<TestClient> {
+      const client = this.cold(options)
+      await cacheConnected(client.prisma)
+      return client
+    },
+    /** A cached client as a process that just started has it: its connections still being made. */
+    cold(options: PrismaCacheOptions = {}): TestClient {
       const { prisma: plain, queries } = base()
       const prisma = extend(plain, { redis, prefix, ...options })
       clients.push({ disconnect: () => prisma.$disconnect() })
-      await cacheConnected(prisma)
       return { prisma, queries }
     },
     get prefix() {
