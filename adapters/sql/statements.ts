@@ -117,7 +117,7 @@ export function parseStatement(tokens: readonly Token[]): Statement {
   const first = tokens[0]
   if (first === undefined) return { kind: 'none' }
   // `(SELECT …) UNION (SELECT …)` starts with a parenthesis.
-  if (isPunct(first, '(')) return hasWriteWord(tokens) ? { kind: 'unknown' } : parseSelect(tokens)
+  if (isPunct(first, '(')) return queryWrites(tokens, true) ? { kind: 'unknown' } : parseSelect(tokens)
   if (first.kind !== 'word') return { kind: 'unknown' }
   switch (first.value) {
     case 'SELECT':
@@ -187,13 +187,14 @@ function rewriteOf(
 }
 
 function parseSelect(tokens: readonly Token[]): Statement {
-  // A SELECT cannot write, except through functions, which no SQL text reveals.
+  // A SELECT cannot write, except by INTO and through functions, which no SQL text reveals.
+  if (queryWrites(tokens, false)) return { kind: 'unknown' }
   return { kind: 'select', tables: tableReferences(tokens), main: mainRelation(tokens, 0, tokens.length) }
 }
 
 function parseWith(tokens: readonly Token[]): Statement {
   // A data-modifying CTE (or WITH … INSERT/UPDATE/DELETE) may write through any of its parts, by any form.
-  if (hasWriteWord(tokens)) return { kind: 'unknown' }
+  if (queryWrites(tokens, true)) return { kind: 'unknown' }
   return { kind: 'select', tables: tableReferences(tokens), main: undefined }
 }
 
@@ -462,8 +463,64 @@ function namesIn(tokens: readonly Token[]): string[] {
   return names
 }
 
-function hasWriteWord(tokens: readonly Token[]): boolean {
-  return tokens.some((token) => token.kind === 'word' && WRITE_WORDS.has(token.value))
+/**
+ * Whether a query (a SELECT, a WITH, a parenthesized query) may write: by
+ * SELECT … INTO, which makes a table (PostgreSQL, SQL Server) or writes
+ * variables and files (MySQL), or, with `statements`, by a data-modifying
+ * statement in it: a CTE's, or the one after the CTE list. Those can only
+ * stand where a statement starts, so a write word counts only there. This
+ * runs on every raw query: one pass that looks at a word's neighbours, not a
+ * grammar.
+ */
+function queryWrites(tokens: readonly Token[], statements: boolean): boolean {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!
+    if (token.kind !== 'word') continue
+    if (token.value === 'INTO') {
+      if (!isNameOrAlias(tokens, i)) return true
+    } else if (statements && WRITE_WORDS.has(token.value) && startsStatement(tokens, i)) {
+      return true
+    }
+  }
+  return false
+}
+
+/** `t.delete` and `… AS update` are names: no statement starts after a dot or AS. */
+function isNameOrAlias(tokens: readonly Token[], at: number): boolean {
+  return isPunct(tokens[at - 1], '.') || isWord(tokens[at - 1], 'AS')
+}
+
+/**
+ * Whether the write word at `at` may start a statement. It does not when it
+ * is a name, a locking read's `FOR [NO KEY] UPDATE`, or a function called
+ * (`REPLACE(…)`, MySQL's `INSERT(…)` and `TRUNCATE(…)`): no INSERT, REPLACE,
+ * DELETE, MERGE or TRUNCATE statement has a parenthesis after its keyword.
+ * MySQL's `UPDATE (a JOIN b) SET …` does; every UPDATE has a SET, and a read
+ * has none after a function call, so an `UPDATE (` followed by a SET counts.
+ * Anything else, a bare column named `update` say, stays a write.
+ */
+function startsStatement(tokens: readonly Token[], at: number): boolean {
+  if (isNameOrAlias(tokens, at)) return false
+  const word = tokens[at]!
+  if (word.value === 'UPDATE') {
+    const before = tokens[at - 1]
+    if (isWord(before, 'FOR')) return false
+    if (isWord(before, 'KEY') && isWord(tokens[at - 2], 'NO') && isWord(tokens[at - 3], 'FOR')) return false
+    if (isPunct(tokens[at + 1], '(')) return hasWordAfter(tokens, at, 'SET')
+    return true
+  }
+  return !isPunct(tokens[at + 1], '(')
+}
+
+/** Whether `word` follows `at` at its depth, before the parenthesis around it closes. */
+function hasWordAfter(tokens: readonly Token[], at: number, word: string): boolean {
+  const depth = tokens[at]!.depth
+  for (let i = at + 1; i < tokens.length; i++) {
+    const token = tokens[i]!
+    if (token.depth < depth) return false
+    if (token.depth === depth && isWord(token, word)) return true
+  }
+  return false
 }
 
 function indexOfWord(tokens: readonly Token[], word: string, depth: number): number {
