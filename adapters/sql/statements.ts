@@ -467,58 +467,49 @@ function namesIn(tokens: readonly Token[]): string[] {
  * Whether a query (a SELECT, a WITH, a parenthesized query) may write: by
  * SELECT … INTO, which makes a table (PostgreSQL, SQL Server) or writes
  * variables and files (MySQL), or, with `statements`, by a data-modifying
- * statement in it: a CTE's, or the one after the CTE list. Those can only
- * stand where a statement starts, so a write word counts only there. This
- * runs on every raw query: one pass that looks at a word's neighbours, not a
- * grammar.
+ * statement in it: a CTE's, or the one after the CTE list. This runs on every
+ * raw query: one pass that looks at a word's neighbours, not a grammar.
  */
 function queryWrites(tokens: readonly Token[], statements: boolean): boolean {
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!
     if (token.kind !== 'word') continue
-    if (token.value === 'INTO') {
-      if (!isNameOrAlias(tokens, i)) return true
-    } else if (statements && WRITE_WORDS.has(token.value) && startsStatement(tokens, i)) {
-      return true
-    }
+    if (token.value !== 'INTO' && !(statements && WRITE_WORDS.has(token.value))) continue
+    if (actsAsKeyword(tokens, i)) return true
   }
   return false
 }
 
-/** `t.delete` and `… AS update` are names: no statement starts after a dot or AS. */
-function isNameOrAlias(tokens: readonly Token[], at: number): boolean {
-  return isPunct(tokens[at - 1], '.') || isWord(tokens[at - 1], 'AS')
-}
-
 /**
- * Whether the write word at `at` may start a statement. It does not when it
- * is a name, a locking read's `FOR [NO KEY] UPDATE`, or a function called
- * (`REPLACE(…)`, MySQL's `INSERT(…)` and `TRUNCATE(…)`): no INSERT, REPLACE,
- * DELETE, MERGE or TRUNCATE statement has a parenthesis after its keyword.
- * MySQL's `UPDATE (a JOIN b) SET …` does; every UPDATE has a SET, and a read
- * has none after a function call, so an `UPDATE (` followed by a SET counts.
- * Anything else, a bare column named `update` say, stays a write.
+ * Whether the word at `at` is a keyword where a statement (or INTO) can
+ * stand, rather than a name (`t.delete`, `… AS update`), a locking read's
+ * `FOR [NO KEY] UPDATE`, or a function called (`REPLACE(…)`, MySQL's
+ * `INSERT(…)` and `TRUNCATE(…)`): no INSERT, REPLACE, DELETE, MERGE or
+ * TRUNCATE statement, and no INTO, has a parenthesis after its keyword.
+ * MySQL's `UPDATE (a JOIN b) SET …` does; every UPDATE has its SET, and no
+ * read has one after a function call, so an `UPDATE (` followed by a SET
+ * counts. Anything else, a bare column named `update` say, counts too.
  */
-function startsStatement(tokens: readonly Token[], at: number): boolean {
-  if (isNameOrAlias(tokens, at)) return false
-  const word = tokens[at]!
-  if (word.value === 'UPDATE') {
-    const before = tokens[at - 1]
+function actsAsKeyword(tokens: readonly Token[], at: number): boolean {
+  const before = tokens[at - 1]
+  if (isPunct(before, '.') || isWord(before, 'AS')) return false
+  const word = tokens[at]!.value
+  if (word === 'UPDATE') {
     if (isWord(before, 'FOR')) return false
     if (isWord(before, 'KEY') && isWord(tokens[at - 2], 'NO') && isWord(tokens[at - 3], 'FOR')) return false
-    if (isPunct(tokens[at + 1], '(')) return hasWordAfter(tokens, at, 'SET')
-    return true
   }
-  return !isPunct(tokens[at + 1], '(')
+  if (!isPunct(tokens[at + 1], '(')) return true
+  return word === 'UPDATE' && setFollows(tokens, at)
 }
 
-/** Whether `word` follows `at` at its depth, before the parenthesis around it closes. */
-function hasWordAfter(tokens: readonly Token[], at: number, word: string): boolean {
+/** Whether a SET keyword follows `at` at its depth, before the parenthesis around it closes. */
+function setFollows(tokens: readonly Token[], at: number): boolean {
   const depth = tokens[at]!.depth
   for (let i = at + 1; i < tokens.length; i++) {
     const token = tokens[i]!
     if (token.depth < depth) return false
-    if (token.depth === depth && isWord(token, word)) return true
+    // MySQL's SET is followed by a column: `SET (` is a function, `t.set` a name.
+    if (token.depth === depth && isWord(token, 'SET') && actsAsKeyword(tokens, i)) return true
   }
   return false
 }

@@ -162,6 +162,8 @@ describe('parseSql', () => {
         'WITH t AS (SELECT INSERT(a, 1, 2, b) AS delete, TRUNCATE(c, 2), s.merge(d) FROM u) SELECT t.update FROM t',
         '(SELECT id FROM jobs FOR NO KEY UPDATE OF jobs NOWAIT) UNION (SELECT 1)',
         'WITH t AS (SELECT id FROM jobs LOCK IN SHARE MODE) SELECT * FROM t',
+        // UPDATE( is a write only with a SET keyword after it (MySQL's `UPDATE (a JOIN b) SET`).
+        'WITH t AS (SELECT update(a), set(b), u.set, c AS set FROM u) SELECT * FROM t',
       ]) {
         expect(one(sql, dialect), `${dialect}: ${sql}`).toMatchObject({ kind: 'select' })
       }
