@@ -5,9 +5,9 @@ import { parseSql, type Statement } from './statements.js'
  * What one raw SQL statement of an unknown dialect can change, read from its
  * text: nothing (a plain read), the named tables, or anything (`all`) when
  * that cannot be told with certainty: several statements, a CTE that writes,
- * procedures, `DO` blocks, DDL other than ALTER TABLE, TRUNCATE … CASCADE,
- * MySQL executable comments, and any text it cannot read. Triggers and
- * writing functions called from a statement are invisible to it.
+ * SELECT … INTO, procedures, `DO` blocks, DDL other than ALTER TABLE,
+ * TRUNCATE … CASCADE, MySQL executable comments, and any text it cannot read.
+ * Triggers and writing functions called from a statement are invisible to it.
  */
 export type SqlEffect =
   | { readonly kind: 'read' }

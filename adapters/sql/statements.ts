@@ -117,7 +117,7 @@ export function parseStatement(tokens: readonly Token[]): Statement {
   const first = tokens[0]
   if (first === undefined) return { kind: 'none' }
   // `(SELECT …) UNION (SELECT …)` starts with a parenthesis.
-  if (isPunct(first, '(')) return hasWriteWord(tokens) ? { kind: 'unknown' } : parseSelect(tokens)
+  if (isPunct(first, '(')) return queryWrites(tokens, true) ? { kind: 'unknown' } : parseSelect(tokens)
   if (first.kind !== 'word') return { kind: 'unknown' }
   switch (first.value) {
     case 'SELECT':
@@ -187,13 +187,14 @@ function rewriteOf(
 }
 
 function parseSelect(tokens: readonly Token[]): Statement {
-  // A SELECT cannot write, except through functions, which no SQL text reveals.
+  // A SELECT cannot write, except by INTO and through functions, which no SQL text reveals.
+  if (queryWrites(tokens, false)) return { kind: 'unknown' }
   return { kind: 'select', tables: tableReferences(tokens), main: mainRelation(tokens, 0, tokens.length) }
 }
 
 function parseWith(tokens: readonly Token[]): Statement {
   // A data-modifying CTE (or WITH … INSERT/UPDATE/DELETE) may write through any of its parts, by any form.
-  if (hasWriteWord(tokens)) return { kind: 'unknown' }
+  if (queryWrites(tokens, true)) return { kind: 'unknown' }
   return { kind: 'select', tables: tableReferences(tokens), main: undefined }
 }
 
@@ -462,8 +463,55 @@ function namesIn(tokens: readonly Token[]): string[] {
   return names
 }
 
-function hasWriteWord(tokens: readonly Token[]): boolean {
-  return tokens.some((token) => token.kind === 'word' && WRITE_WORDS.has(token.value))
+/**
+ * Whether a query (a SELECT, a WITH, a parenthesized query) may write: by
+ * SELECT … INTO, which makes a table (PostgreSQL, SQL Server) or writes
+ * variables and files (MySQL), or, with `statements`, by a data-modifying
+ * statement in it: a CTE's, or the one after the CTE list. This runs on every
+ * raw query: one pass that looks at a word's neighbours, not a grammar.
+ */
+function queryWrites(tokens: readonly Token[], statements: boolean): boolean {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!
+    if (token.kind !== 'word') continue
+    if (token.value !== 'INTO' && !(statements && WRITE_WORDS.has(token.value))) continue
+    if (actsAsKeyword(tokens, i)) return true
+  }
+  return false
+}
+
+/**
+ * Whether the word at `at` is a keyword where a statement (or INTO) can
+ * stand, rather than a name (`t.delete`, `… AS update`), a locking read's
+ * `FOR [NO KEY] UPDATE`, or a function called (`REPLACE(…)`, MySQL's
+ * `INSERT(…)` and `TRUNCATE(…)`): no INSERT, REPLACE, DELETE, MERGE or
+ * TRUNCATE statement, and no INTO, has a parenthesis after its keyword.
+ * MySQL's `UPDATE (a JOIN b) SET …` does; every UPDATE has its SET, and no
+ * read has one after a function call, so an `UPDATE (` followed by a SET
+ * counts. Anything else, a bare column named `update` say, counts too.
+ */
+function actsAsKeyword(tokens: readonly Token[], at: number): boolean {
+  const before = tokens[at - 1]
+  if (isPunct(before, '.') || isWord(before, 'AS')) return false
+  const word = tokens[at]!.value
+  if (word === 'UPDATE') {
+    if (isWord(before, 'FOR')) return false
+    if (isWord(before, 'KEY') && isWord(tokens[at - 2], 'NO') && isWord(tokens[at - 3], 'FOR')) return false
+  }
+  if (!isPunct(tokens[at + 1], '(')) return true
+  return word === 'UPDATE' && setFollows(tokens, at)
+}
+
+/** Whether a SET keyword follows `at` at its depth, before the parenthesis around it closes. */
+function setFollows(tokens: readonly Token[], at: number): boolean {
+  const depth = tokens[at]!.depth
+  for (let i = at + 1; i < tokens.length; i++) {
+    const token = tokens[i]!
+    if (token.depth < depth) return false
+    // MySQL's SET is followed by a column: `SET (` is a function, `t.set` a name.
+    if (token.depth === depth && isWord(token, 'SET') && actsAsKeyword(tokens, i)) return true
+  }
+  return false
 }
 
 function indexOfWord(tokens: readonly Token[], word: string, depth: number): number {

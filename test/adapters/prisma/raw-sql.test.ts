@@ -137,6 +137,17 @@ describe('rawWriteTags', () => {
     )
   })
 
+  test('a read whose write keywords start no statement invalidates nothing (issue 14)', () => {
+    for (const sql of [
+      "WITH x AS (SELECT REPLACE(email, 'a', 'b') AS n FROM accounts) SELECT * FROM x",
+      "(SELECT replace(email, 'a', 'b') FROM accounts) UNION (SELECT email FROM accounts)",
+      'WITH t AS (SELECT id FROM orders FOR UPDATE SKIP LOCKED) SELECT * FROM t',
+    ]) {
+      expect(rawWriteTags(graph, '$queryRawUnsafe', [sql]), sql).toBeUndefined()
+    }
+    expect(tagsOf('WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d')).toEqual(allModelTags(graph))
+  })
+
   test('without the parsed schema, an unknown table starting with _ may be a join table: everything', () => {
     const blind = new RelationGraph(RUNTIME, undefined, 'postgresql')
     expect(rawWriteTags(blind, '$executeRawUnsafe', ['DELETE FROM "_members"'])).toEqual(allModelTags(blind))

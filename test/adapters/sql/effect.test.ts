@@ -52,6 +52,12 @@ describe('analyzeSql', () => {
     '(SELECT 1) UNION (SELECT 2);',
     'WITH x AS (SELECT 1) SELECT * FROM x',
     'VALUES (1), (2)',
+    // Issue 14: a write keyword that does not start a statement (a function, a name, a locking clause) is read.
+    "WITH x AS (SELECT REPLACE(name, 'a', 'b') AS n FROM users) SELECT * FROM x",
+    "(SELECT replace(name, 'a', 'b') FROM users) UNION (SELECT name FROM posts)",
+    'WITH t AS (SELECT id FROM jobs FOR UPDATE SKIP LOCKED) SELECT * FROM t',
+    'WITH t AS (SELECT id FROM jobs FOR NO KEY UPDATE NOWAIT) SELECT t.delete, t.update AS insert FROM t',
+    'WITH t AS (SELECT insert(a, 1, 2, b), truncate(c, 2), s.merge(d) FROM u) SELECT * FROM t FOR UPDATE OF t',
   ])('%s reads', (sql) => {
     expect(analyzeSql(sql)).toEqual({ kind: 'read' })
   })
@@ -61,6 +67,12 @@ describe('analyzeSql', () => {
     'SELECT 1; SELECT 2',
     'WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone',
     'WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x',
+    'WITH x AS (SELECT 1) REPLACE INTO t SELECT * FROM x',
+    'WITH x AS (SELECT 1) UPDATE (a JOIN b ON a.id = b.id) SET a.c = 1',
+    '(WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d)',
+    // SELECT … INTO creates a table (PostgreSQL, SQL Server) or writes variables and files (MySQL).
+    'SELECT * INTO fresh FROM t',
+    'WITH x AS (SELECT 1) SELECT * INTO fresh FROM x',
     'CALL cleanup()',
     'DO $$ BEGIN DELETE FROM t; END $$',
     'EXEC purge',

@@ -151,6 +151,28 @@ describe('parseSql', () => {
     }
   })
 
+  test('a write keyword that starts no statement is read, in every dialect (issue 14)', () => {
+    const dialects: Dialect[] = ['postgres', 'mysql', 'sqlite', 'other']
+    for (const dialect of dialects) {
+      for (const sql of [
+        "WITH x AS (SELECT REPLACE(name, 'a', 'b') AS n FROM users) SELECT * FROM x",
+        "(SELECT replace(name, 'a', 'b') FROM users) UNION (SELECT name FROM posts)",
+        'WITH t AS (SELECT id FROM jobs FOR UPDATE SKIP LOCKED) SELECT * FROM t',
+        // MySQL's INSERT() and TRUNCATE() are string and number functions; qualified names and aliases are names.
+        'WITH t AS (SELECT INSERT(a, 1, 2, b) AS delete, TRUNCATE(c, 2), s.merge(d) FROM u) SELECT t.update FROM t',
+        '(SELECT id FROM jobs FOR NO KEY UPDATE OF jobs NOWAIT) UNION (SELECT 1)',
+        'WITH t AS (SELECT id FROM jobs LOCK IN SHARE MODE) SELECT * FROM t',
+        // UPDATE( is a write only with a SET keyword after it (MySQL's `UPDATE (a JOIN b) SET`).
+        'WITH t AS (SELECT update(a), set(b), u.set, c AS set FROM u) SELECT * FROM t',
+      ]) {
+        expect(one(sql, dialect), `${dialect}: ${sql}`).toMatchObject({ kind: 'select' })
+      }
+    }
+    expect(one("WITH x AS (SELECT REPLACE(name, 'a', 'b') FROM users) SELECT * FROM x")).toMatchObject({
+      tables: ['users', 'x'],
+    })
+  })
+
   test('what cannot be told with certainty is unknown', () => {
     for (const [sql, dialect] of [
       ['CALL refresh()', 'postgres'],
@@ -163,6 +185,12 @@ describe('parseSql', () => {
       ['WITH d AS (DELETE FROM post RETURNING id) SELECT count(*) FROM d', 'postgres'],
       ['WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x', 'postgres'],
       ['EXPLAIN ANALYZE UPDATE tag SET name = 1', 'postgres'],
+      ['WITH x AS (SELECT 1) REPLACE INTO t SELECT * FROM x', 'sqlite'],
+      ['WITH x AS (SELECT 1) UPDATE (a JOIN b ON a.id = b.id) SET a.c = 1', 'mysql'],
+      // SELECT … INTO creates a table (PostgreSQL, SQL Server) or writes variables and files (MySQL).
+      ['SELECT * INTO fresh FROM t', 'postgres'],
+      ['(SELECT a INTO @a FROM t)', 'mysql'],
+      ['SELECT a FROM t INTO OUTFILE "/tmp/a"', 'mysql'],
       // MySQL's multi-table DELETE, derived tables among UPDATE targets.
       ['DELETE a FROM a JOIN b ON a.x = b.x', 'mysql'],
       ['DELETE t1, t2 FROM t1 JOIN t2 ON t1.id = t2.id', 'mysql'],
