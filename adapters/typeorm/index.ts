@@ -4,6 +4,7 @@ import type { CacheStats } from '../../src/stats.js'
 import { TypeormCacheAdapter } from './adapter.js'
 import { readBuiltinCacheOption } from './builtin-cache-option.js'
 import { resolveTypeormOptions, type TypeormCacheOptions } from './options.js'
+import { queryResultCacheOption } from './typeorm-internals.js'
 
 export type { EntityCacheOptions, TypeormCacheOptions } from './options.js'
 
@@ -48,16 +49,11 @@ export function withCache<Options extends DataSourceOptions>(
   const settings = resolveTypeormOptions(cacheOptions, readBuiltinCacheOption(options.cache))
   return {
     ...options,
-    cache: {
-      alwaysEnabled: settings.queries === 'all',
-      // TypeORM passes `query duration || cache.duration`: 0 tells the adapter the query set none.
-      duration: 0,
-      provider: (dataSource: DataSource) => {
-        const adapter = new TypeormCacheAdapter(dataSource, settings)
-        adapters.set(dataSource, adapter)
-        return adapter.provider
-      },
-    },
+    cache: queryResultCacheOption((dataSource) => {
+      const adapter = new TypeormCacheAdapter(dataSource, settings)
+      adapters.set(dataSource, adapter)
+      return adapter.provider
+    }, settings.queries === 'all'),
   }
 }
 
