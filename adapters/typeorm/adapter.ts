@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { DataSource, EntityManager, QueryRunner, ReplicationMode } from 'typeorm'
+import type { DataSource } from 'typeorm'
 import { type Cache, createCache } from '../../src/cache.js'
 import { CacheClosedError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
@@ -13,15 +13,8 @@ import { instrumentQueryRunner, type RunnerContext } from './query-runner.js'
 import type { ReadPlan } from './reads.js'
 import { connectionIdentity, SchemaIndex } from './schema.js'
 import { wholeTableTags } from './tags.js'
+import { afterMetadataBuilt, wrapEntityManagers, wrapQueryRunners } from './typeorm-internals.js'
 import type { WriteTags } from './writes.js'
-
-/** DataSource members the adapter replaces on the instance; `buildMetadatas` is protected in TypeORM's typings. */
-interface DataSourceInternals {
-  createQueryRunner(mode?: ReplicationMode): QueryRunner
-  createEntityManager(queryRunner?: QueryRunner): EntityManager
-  buildMetadatas(): Promise<void>
-  manager: EntityManager
-}
 
 /**
  * The cache of one DataSource: made by the `cache.provider` factory that
@@ -52,7 +45,7 @@ export class TypeormCacheAdapter implements RunnerContext {
       close: () => this.#close(),
       invalidate: (tags) => this.invalidate(tags),
     })
-    this.#instrument(dataSource as unknown as DataSourceInternals)
+    this.#instrument(dataSource)
   }
 
   analyzer(): Analyzer {
@@ -131,25 +124,18 @@ export class TypeormCacheAdapter implements RunnerContext {
     await engine.close()
   }
 
-  #instrument(dataSource: DataSourceInternals): void {
-    const createQueryRunner = dataSource.createQueryRunner.bind(dataSource)
-    const createEntityManager = dataSource.createEntityManager.bind(dataSource)
-    const buildMetadatas = dataSource.buildMetadatas.bind(dataSource)
-    // Every runner TypeORM uses for a DataSource comes from here: find, QueryBuilder, transaction, query, migrations.
-    dataSource.createQueryRunner = (mode) => instrumentQueryRunner(createQueryRunner(mode), this)
-    dataSource.createEntityManager = (queryRunner) => this.#persistence.instrument(createEntityManager(queryRunner))
-    // Made in the DataSource constructor, before this factory ran.
-    this.#persistence.instrument(dataSource.manager)
-    dataSource.buildMetadatas = async () => {
-      await buildMetadatas()
-      // initialize() destroys the DataSource and rethrows when this fails.
+  #instrument(dataSource: DataSource): void {
+    wrapQueryRunners(dataSource, (runner) => instrumentQueryRunner(runner, this))
+    wrapEntityManagers(dataSource, (manager) => this.#persistence.instrument(manager))
+    afterMetadataBuilt(dataSource, () => {
+      // Throwing here fails initialize().
       checkEntityNames(
         this.#options.entities,
         this.#dataSource.entityMetadatas.map((metadata) => metadata.name),
       )
       this.#analyzer = undefined
       this.#namespace = undefined
-    }
+    })
   }
 }
 

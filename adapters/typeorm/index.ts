@@ -2,7 +2,9 @@ import type { DataSource, DataSourceOptions } from 'typeorm'
 import { InvalidOptionError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
 import { TypeormCacheAdapter } from './adapter.js'
+import { readBuiltinCacheOption } from './builtin-cache-option.js'
 import { resolveTypeormOptions, type TypeormCacheOptions } from './options.js'
+import { queryResultCacheOption } from './typeorm-internals.js'
 
 export type { EntityCacheOptions, TypeormCacheOptions } from './options.js'
 
@@ -44,34 +46,14 @@ export function withCache<Options extends DataSourceOptions>(
   if (options.type === 'mongodb') {
     throw new InvalidOptionError('dataSourceOptions.type', 'a SQL database type (ormcache reads SQL)', options.type)
   }
-  const previous = options.cache
-  if (typeof previous === 'object' && previous !== null && previous.provider !== undefined) {
-    throw new InvalidOptionError(
-      'dataSourceOptions.cache.provider',
-      'absent: withCache provides the query-result cache',
-      'a function',
-    )
-  }
-  const resolved = resolveTypeormOptions(cacheOptions)
-  // A `cache.duration` the app already set stays its default TTL unless ormcache's `ttl` says otherwise.
-  const duration = typeof previous === 'object' && previous !== null ? previous.duration : undefined
-  const cache =
-    resolved.cache.ttl === undefined && duration !== undefined && duration > 0
-      ? { ...resolved.cache, ttl: duration }
-      : resolved.cache
-  const settings = { ...resolved, cache }
+  const settings = resolveTypeormOptions(cacheOptions, readBuiltinCacheOption(options.cache))
   return {
     ...options,
-    cache: {
-      alwaysEnabled: resolved.queries === 'all',
-      // TypeORM passes `query duration || cache.duration`: 0 tells the adapter the query set none.
-      duration: 0,
-      provider: (dataSource: DataSource) => {
-        const adapter = new TypeormCacheAdapter(dataSource, settings)
-        adapters.set(dataSource, adapter)
-        return adapter.provider
-      },
-    },
+    cache: queryResultCacheOption((dataSource) => {
+      const adapter = new TypeormCacheAdapter(dataSource, settings)
+      adapters.set(dataSource, adapter)
+      return adapter.provider
+    }, settings.queries === 'all'),
   }
 }
 

@@ -1,4 +1,5 @@
 import type { QueryRunner } from 'typeorm'
+import { queryIdOf } from './typeorm-internals.js'
 
 /** What TypeORM's query-result cache asked for one read: its cache id and duration. */
 export interface ReadMark {
@@ -45,9 +46,4 @@ export class ReadMarks {
     if (list?.length === 0) marks.delete(queryId)
     return mark
   }
-}
-
-/** The id `SelectQueryBuilder.loadRawResults` (TypeORM 1.x) gives a query; must match it character for character. */
-export function queryIdOf(sql: string, parameters: readonly unknown[] | undefined): string {
-  return `${sql} -- PARAMETERS: ${JSON.stringify(parameters, (_, value) => (typeof value === 'bigint' ? value.toString() : value))}`
 }

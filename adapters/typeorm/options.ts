@@ -1,7 +1,9 @@
+import { isDeepStrictEqual } from 'node:util'
 import type { Duration } from '../../src/duration.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import { type CacheOptions, resolveOptions } from '../../src/options.js'
 import { checkScopedNames, resolveScopedSettings, type ScopedSetting } from '../../src/scoped-settings.js'
+import type { BuiltinCacheRequest } from './builtin-cache-option.js'
 
 export interface EntityCacheOptions {
   /** How long this entity's reads are fresh; a query's own `.cache(ms)` still wins. */
@@ -36,18 +38,50 @@ export interface ResolvedTypeormOptions {
   readonly queries: 'all' | 'explicit'
 }
 
-/** Validates everything that does not need the entity metadata; entity names are checked at `initialize()`. */
-export function resolveTypeormOptions(options: TypeormCacheOptions | undefined = {}): ResolvedTypeormOptions {
+/**
+ * Validates everything that does not need the entity metadata (entity names
+ * are checked at `initialize()`), and merges in what the DataSource's own
+ * `cache` option asked for: withCache's options fill what it left unsaid, and
+ * the two may not disagree, except that withCache's `ttl` wins over `duration`.
+ */
+export function resolveTypeormOptions(
+  options: TypeormCacheOptions | undefined = {},
+  builtin: BuiltinCacheRequest = {},
+): ResolvedTypeormOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new InvalidOptionError('options', 'an object', options)
   }
-  const { entities, queries, ...cache } = options
+  const { entities, queries, ...own } = options
+  const cache: CacheOptions = { ...own }
+  if (cache.ttl === undefined && builtin.ttl !== undefined) cache.ttl = builtin.ttl
+  if (builtin.redis !== undefined) {
+    if (cache.redis === undefined) cache.redis = builtin.redis.connection
+    else if (builtin.redis.explicit && !isDeepStrictEqual(cache.redis, builtin.redis.connection)) {
+      throw new InvalidOptionError(
+        'redis',
+        'absent, or the same connection as `dataSourceOptions.cache.options` (remove one of the two)',
+        // A URL may hold a password.
+        typeof cache.redis === 'string' ? 'another URL' : cache.redis,
+      )
+    }
+  }
   // The engine validates its own options; constructing it here would open a Redis connection.
   resolveOptions(cache, ['entities', 'queries'])
   if (queries !== undefined && queries !== 'all' && queries !== 'explicit') {
     throw new InvalidOptionError('queries', "'all' or 'explicit'", queries)
   }
-  return { cache, entities: resolveScopedSettings(entities, 'entities', 'entity name'), queries: queries ?? 'all' }
+  if (queries !== undefined && builtin.queries !== undefined && queries !== builtin.queries) {
+    throw new InvalidOptionError(
+      'queries',
+      `'${builtin.queries}' or absent, as \`dataSourceOptions.cache.alwaysEnabled\` is ${builtin.queries === 'all'} (remove one of the two)`,
+      queries,
+    )
+  }
+  return {
+    cache,
+    entities: resolveScopedSettings(entities, 'entities', 'entity name'),
+    queries: queries ?? builtin.queries ?? 'all',
+  }
 }
 
 /** Fails when `entities` names an entity the DataSource does not have. */

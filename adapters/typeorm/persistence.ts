@@ -1,9 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { EntityManager } from 'typeorm'
-
-// The EntityManager methods that load the current rows before writing (to diff
-// them against the entities given), on whatever runner they use.
-const PERSIST_METHODS = ['save', 'remove', 'softRemove', 'recover'] as const
+import { wrapPersistMethods } from './typeorm-internals.js'
 
 /**
  * Marks the reads TypeORM makes for its own persistence. `save()` loads the
@@ -21,11 +18,7 @@ export class PersistenceScope {
 
   /** Wraps the persistence methods of one manager instance; repositories call through their manager. */
   instrument<Manager extends EntityManager>(manager: Manager): Manager {
-    const methods = manager as unknown as Record<(typeof PERSIST_METHODS)[number], (...args: unknown[]) => unknown>
-    for (const name of PERSIST_METHODS) {
-      const original = methods[name].bind(manager)
-      methods[name] = (...args: unknown[]) => this.#storage.run(true, () => original(...args))
-    }
+    wrapPersistMethods(manager, (call) => this.#storage.run(true, call))
     return manager
   }
 }

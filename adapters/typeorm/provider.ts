@@ -1,8 +1,6 @@
 import type { QueryRunner } from 'typeorm'
-// Not re-exported from TypeORM's index; the subpath is in its `exports` map.
-import type { QueryResultCache } from 'typeorm/cache/QueryResultCache.js'
-import type { QueryResultCacheOptions } from 'typeorm/cache/QueryResultCacheOptions.js'
 import type { ReadMarks } from './marks.js'
+import type { QueryResultCache, QueryResultCacheOptions } from './typeorm-internals.js'
 import type { WriteTags } from './writes.js'
 
 /** What the provider needs from the adapter. */

@@ -5,6 +5,12 @@ import type { Analyzer } from './analyzer.js'
 import type { ReadMarks } from './marks.js'
 import { planRead, type ReadPlan } from './reads.js'
 import { RunnerTransaction } from './transactions.js'
+import {
+  isTransactionActive,
+  type RunnerMethods,
+  replaceRunnerMethods,
+  skipStoreInCacheStringify,
+} from './typeorm-internals.js'
 import { tagsOfWrite, type WriteTags } from './writes.js'
 
 /** What an instrumented query runner needs from the adapter. */
@@ -21,8 +27,6 @@ export interface RunnerContext {
 
 const instrumented = new WeakSet<QueryRunner>()
 
-type Query = (sql: string, parameters?: unknown[], useStructuredResult?: boolean) => Promise<unknown>
-
 /**
  * Caches at the query runner, not in TypeORM's `QueryResultCache`: that
  * interface hands the provider rows already turned into JSON and parses them
@@ -38,15 +42,17 @@ export function instrumentQueryRunner(runner: QueryRunner, context: RunnerContex
   // instrumenting it again would nest the wrappers, one level per query, until the stack overflows.
   if (instrumented.has(runner)) return runner
   instrumented.add(runner)
-  // The runner's own methods, bound before they are replaced on the instance.
-  const query = runner.query.bind(runner) as Query
-  const commit = runner.commitTransaction.bind(runner)
-  const rollback = runner.rollbackTransaction.bind(runner)
-  const release = runner.release.bind(runner)
-  const transaction = new RunnerTransaction()
-  const inTransaction = () => transaction.open || runner.isTransactionActive
+  replaceRunnerMethods(runner, (own) => instrumentedMethods(runner, own, context))
+  return runner
+}
 
-  const cachedQuery: Query = async (sql, parameters, useStructuredResult = false) => {
+/** The replacements of one runner's methods, around its own (`own`). */
+function instrumentedMethods(runner: QueryRunner, own: RunnerMethods, context: RunnerContext): RunnerMethods {
+  const query = own.query
+  const transaction = new RunnerTransaction()
+  const inTransaction = () => transaction.open || isTransactionActive(runner)
+
+  const cachedQuery: RunnerMethods['query'] = async (sql, parameters, useStructuredResult = false) => {
     const mark = context.marks.take(runner, sql, parameters)
     // Reads in a transaction may see its own uncommitted writes: never cached, never served.
     if (mark !== undefined && !inTransaction() && !context.persisting()) {
@@ -55,7 +61,7 @@ export function instrumentQueryRunner(runner: QueryRunner, context: RunnerContex
       if (plan !== undefined) {
         const records = await context.load(plan, async () => recordsOf(await query(sql, parameters, true)))
         if (!useStructuredResult) return records
-        skipTypeormStringify(records)
+        skipStoreInCacheStringify(records)
         return Object.assign(new QueryResult(), { records, raw: records })
       }
     }
@@ -121,57 +127,33 @@ export function instrumentQueryRunner(runner: QueryRunner, context: RunnerContex
     if (tags !== undefined) await context.invalidate(tags)
   }
 
-  Object.assign(runner, {
+  return {
     query: cachedQuery,
     async commitTransaction() {
-      await commit()
+      await own.commitTransaction()
       // Drivers that commit through their client's API send no COMMIT; they still clear isTransactionActive.
-      if (!runner.isTransactionActive && transaction.pending) await context.invalidate(transaction.take()!)
+      if (!isTransactionActive(runner) && transaction.pending) await context.invalidate(transaction.take()!)
     },
     async rollbackTransaction() {
       try {
-        await rollback()
+        await own.rollbackTransaction()
       } finally {
-        if (!runner.isTransactionActive) transaction.discard()
+        if (!isTransactionActive(runner)) transaction.discard()
       }
     },
     async release() {
       try {
-        return await release()
+        return await own.release()
       } finally {
         // Released inside a transaction it never ended: whether it committed is unknown.
         if (transaction.pending) await context.invalidate(transaction.take()!)
       }
     },
-  })
-  return runner
+  }
 }
 
 function recordsOf(result: unknown): unknown[] {
   const records = (result as { records?: unknown } | undefined)?.records
   if (!Array.isArray(records)) throw new TypeError('ormcache: the query runner returned no rows for a SELECT')
   return records
-}
-
-/**
- * TypeORM turns every cached read's rows into JSON for its `QueryResultCache`
- * (`storeInCache`), right after the query resolves, and ours ignores that JSON:
- * for a page of joined rows a sizeable share of a hit. The rows get a `toJSON`
- * that makes that one call cheap and removes itself, so the rows the app gets
- * serialize as usual; should a TypeORM version not make that call, the next
- * turn of the event loop removes it anyway, before any I/O the app could do.
- */
-function skipTypeormStringify(records: unknown[]): void {
-  const remove = () => {
-    delete (records as { toJSON?: unknown }).toJSON
-  }
-  Object.defineProperty(records, 'toJSON', {
-    configurable: true,
-    enumerable: false,
-    value: () => {
-      remove()
-      return null
-    },
-  })
-  setImmediate(remove)
 }

@@ -49,7 +49,7 @@ export function planRead(
   }
   if (mark.identifier !== undefined) tags.push(...queryIdTags(mark.identifier))
   const options: { ttl?: number; swr?: number } = {}
-  // TypeORM passes `cache.duration` (0, set by withCache) when the query gave none.
+  // 0 when the query gave none (see `queryResultCacheOption`).
   const ttl = mark.duration > 0 ? mark.duration : shape.ttlMs
   if (ttl !== undefined) options.ttl = ttl
   if (shape.swrMs !== undefined) options.swr = shape.swrMs

@@ -1,5 +1,6 @@
 import { hashArgs } from '../../src/keys.js'
 import type { ValueRef } from '../sql/statements.js'
+import { derivedCacheIdBase } from './typeorm-internals.js'
 import type { Restriction } from './where.js'
 
 // Tags are shared by every process on the same Redis prefix, so their format is
@@ -34,7 +35,7 @@ export function wholeTableTags(table: string): [string, string] {
  */
 export function queryIdTags(identifier: string): string[] {
   const tags = [`q:${identifier}`]
-  const base = /^(.+)-(?:count|pagination)$/.exec(identifier)?.[1]
+  const base = derivedCacheIdBase(identifier)
   if (base !== undefined) tags.push(`q:${base}`)
   return tags
 }

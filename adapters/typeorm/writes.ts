@@ -1,6 +1,7 @@
 import type { FilteredWrite, InsertStatement, Statement } from '../sql/statements.js'
 import type { Change, SchemaIndex, TableInfo } from './schema.js'
 import { keysOf, normalizeKey, rowsTag, rowTag, tableTag, wholeTableTags } from './tags.js'
+import { autoIncrementedKeys, returnedRows } from './typeorm-internals.js'
 import { restrictionOf } from './where.js'
 
 /** Tags to invalidate, or `'all'` when the statement's reach cannot be told. */
@@ -128,7 +129,7 @@ function valuesKeys(
 }
 
 function returnedKeys(info: TableInfo, result: unknown): string[][] | undefined {
-  const rows = Array.isArray(result) ? result : recordsOf(result)
+  const rows = returnedRows(result)
   if (rows === undefined || rows.length === 0) return undefined
   const keys: string[][] = []
   for (const row of rows) {
@@ -140,39 +141,16 @@ function returnedKeys(info: TableInfo, result: unknown): string[][] | undefined 
   return keys
 }
 
-function recordsOf(result: unknown): unknown[] | undefined {
-  if (result === null || typeof result !== 'object') return undefined
-  const records = (result as { records?: unknown }).records
-  return Array.isArray(records) ? records : undefined
-}
-
 /**
  * Consecutive ids for a single auto-increment key the INSERT left to the
- * database: from MySQL's `insertId` (the first row's) or SQLite's
- * `lastInsertRowid` (the last row's; the rowid is the key of an INTEGER PRIMARY
- * KEY). Rows an `OR IGNORE` skipped leave gaps inside the range, never outside it.
+ * database, from the id its driver reported (see `autoIncrementedKeys`).
  */
 function insertIdKeys(info: TableInfo, insert: InsertStatement, result: unknown): string[][] | undefined {
-  if (info.incrementColumn === undefined || result === null || result === undefined) return undefined
+  if (info.incrementColumn === undefined) return undefined
   // Rows that gave their own id break the sequence.
   const position = insert.columns?.indexOf(info.incrementColumn) ?? -1
   if (position !== -1 && insert.rows?.some((row) => row[position] !== undefined) !== false) return undefined
-  const header = typeof result === 'object' && 'raw' in result ? (result as { raw: unknown }).raw : result
-  if (typeof header === 'number' || typeof header === 'bigint') {
-    const affected = typeof result === 'object' ? (result as { affected?: unknown }).affected : undefined
-    return consecutive(BigInt(header), insert.rows?.length ?? affected, 'last')
-  }
-  const mysql = header as { insertId?: unknown; affectedRows?: unknown } | null | undefined
-  const first = mysql?.insertId
-  if (typeof first !== 'number') return undefined
-  return consecutive(BigInt(first), insert.rows?.length ?? mysql?.affectedRows, 'first')
-}
-
-function consecutive(id: bigint, count: unknown, which: 'first' | 'last'): string[][] | undefined {
-  if (id <= 0n || typeof count !== 'number' || !Number.isSafeInteger(count) || count <= 0) return undefined
-  const first = which === 'first' ? id : id - BigInt(count) + 1n
-  if (first <= 0n) return undefined
-  return Array.from({ length: count }, (_, index) => [(first + BigInt(index)).toString()])
+  return autoIncrementedKeys(result, insert.rows?.length)
 }
 
 function changesKey(info: TableInfo | undefined, columns: readonly string[] | undefined): boolean {

@@ -115,6 +115,22 @@ export function useTypeormFixture(label: string, database: TypeormDatabase = 'po
 
   const options = (queries: QueryCounter) => place!.options(queries)
 
+  const open = async (
+    cache: DataSourceOptions['cache'],
+    cacheOptions: TypeormCacheOptions,
+  ): Promise<TestDataSource> => {
+    const queries = new QueryCounter()
+    const base = cache === undefined ? options(queries) : { ...options(queries), cache }
+    const dataSource = new DataSource(withCache(base, cacheOptions))
+    opened.push(dataSource)
+    await dataSource.initialize()
+    await until(() => {
+      const stats = cacheOf(dataSource).stats()
+      return stats.redis === 'up' && stats.bus === 'live'
+    }, 'the cache connected to Redis')
+    return { dataSource, queries }
+  }
+
   beforeAll(async () => {
     place = await createPlace(label, database)
     redis = await redisUrl()
@@ -159,17 +175,19 @@ export function useTypeormFixture(label: string, database: TypeormDatabase = 'po
      * bus subscription is live, the engine does not trust its L1.
      */
     async cached(cacheOptions: TypeormCacheOptions = {}): Promise<TestDataSource> {
-      const queries = new QueryCounter()
-      const dataSource = new DataSource(
-        withCache(options(queries), { redis, prefix, timeout: TEST_REDIS_TIMEOUT, ...cacheOptions }),
-      )
-      opened.push(dataSource)
-      await dataSource.initialize()
-      await until(() => {
-        const stats = cacheOf(dataSource).stats()
-        return stats.redis === 'up' && stats.bus === 'live'
-      }, 'the cache connected to Redis')
-      return { dataSource, queries }
+      return open(undefined, { redis, prefix, timeout: TEST_REDIS_TIMEOUT, ...cacheOptions })
+    },
+    /**
+     * Like `cached`, with TypeORM's own `cache` DataSource option set to `cache`
+     * and no `redis` given to withCache unless `cacheOptions` has one: for how
+     * withCache maps the one onto the other. Still resolves only once the cache
+     * is connected to Redis.
+     */
+    async cachedWithTypeormCache(
+      cache: DataSourceOptions['cache'],
+      cacheOptions: TypeormCacheOptions = {},
+    ): Promise<TestDataSource> {
+      return open(cache, { prefix, timeout: TEST_REDIS_TIMEOUT, ...cacheOptions })
     },
     /** DataSource options on the private schema, for tests that build their own. */
     options,
