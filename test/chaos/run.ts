@@ -263,7 +263,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         : options.fault!.inject(at, servers, { durationMs: options.durationMs, killWorkerHoldingLock })
     // A worker the fault killed never finishes; the others must.
     const finishedBy = (worker: Running) =>
-      worker.next('finished', endAt - wallClock() + FINISH_GRACE_MS).catch((error: unknown) => {
+      worker.next('finished', Math.round(endAt - wallClock() + FINISH_GRACE_MS)).catch((error: unknown) => {
         if (killed.has(worker)) return undefined
         throw error
       })
