@@ -1,9 +1,15 @@
-import { fork } from 'node:child_process'
 import { subscribe } from 'node:diagnostics_channel'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { createCache } from '../../src/index.js'
+import { forkWatched, until } from '../../test/fixtures/wait.js'
 import type { Run } from '../harness.js'
+
+/** A connection and a SUBSCRIBE, on a loaded machine. */
+const LIVE_MS = 20_000
+/** The receiver's start: a Node process, then its own wait of LIVE_MS at most. */
+const RECEIVER_READY_MS = LIVE_MS + 10_000
+/** A message takes well under a millisecond; one that has not come in this long is lost. */
+const ARRIVAL_MS = 10_000
 
 /**
  * The bus delay: from `invalidate()` in one process to the message's arrival
@@ -12,24 +18,26 @@ import type { Run } from '../harness.js'
  */
 export async function busDelayScenario(run: Run, redisUrl: string): Promise<void> {
   const prefix = `bench-bus-${process.pid}`
-  const receiver = fork(fileURLToPath(import.meta.url), ['receiver', redisUrl, prefix])
+  const receiver = forkWatched('the bus-delay receiver', fileURLToPath(import.meta.url), ['receiver', redisUrl, prefix])
   try {
-    await once(receiver, 'message')
+    await receiver.nextMessage(`${receiver.name} to be ready`, RECEIVER_READY_MS)
     const sender = createCache({ redis: redisUrl, prefix })
-    while (sender.stats().bus !== 'live') await new Promise((resolve) => setTimeout(resolve, 5))
+    await until(() => sender.stats().bus === 'live', "the sender's bus to be live", LIVE_MS)
     const rounds = run.quick ? 200 : 2_000
     const delays: number[] = []
     for (let i = 0; i < rounds; i++) {
-      const arrived = once(receiver, 'message')
       const sentAt = performance.timeOrigin + performance.now()
       await sender.invalidate([`t${i}`])
-      const [{ at }] = (await arrived) as [{ at: number }]
+      const { at } = await receiver.nextMessage<{ at: number }>(
+        `invalidation ${i} to reach ${receiver.name}`,
+        ARRIVAL_MS,
+      )
       delays.push((at - sentAt) * 1_000)
     }
     run.record('invalidation bus', 'invalidate() to arrival in another process', delays)
     await sender.close()
   } finally {
-    receiver.kill()
+    receiver.process.kill()
   }
 }
 
@@ -40,6 +48,6 @@ if (process.argv[2] === 'receiver') {
     const { origin } = message as { origin: string }
     if (origin === 'remote') process.send?.({ at: performance.timeOrigin + performance.now() })
   })
-  while (cache.stats().bus !== 'live') await new Promise((resolve) => setTimeout(resolve, 5))
+  await until(() => cache.stats().bus === 'live', "the receiver's bus to be live", LIVE_MS)
   process.send?.('ready')
 }

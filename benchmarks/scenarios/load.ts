@@ -50,7 +50,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       { database, cache: (index) => LOAD_ORMS[index] ?? 'prisma', redisUrl: options.redisUrl, prefix: options.prefix },
       go,
       (index) => [LOAD_ORMS[index] ?? 'prisma', String(2_000 + index), String(l1MaxBytes), String(keys)],
-      { execArgv, onProgress: (index, sample) => samples[index]?.push(sample as LoadSample) },
+      { execArgv, onProgress: (index, sample) => samples[index]?.push(sample as LoadSample), workMs: durationMs },
     )
     return analyseLoad(
       { durationMs, l1MaxBytes, windowMs, gcBeforeSamples: execArgv.includes('--expose-gc') },

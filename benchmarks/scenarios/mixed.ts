@@ -42,6 +42,7 @@ export async function mixedScenario(
         { database, cache: name, redisUrl, prefix },
         { durationMs, keys: KEYS },
         (index) => [String(1_000 + index)],
+        { workMs: durationMs },
       )
       const latencies = reports.flatMap((report) => report.latenciesUs)
       const operations = latencies.length

@@ -1,8 +1,8 @@
+import { seededRandom, zipfSampler } from '../../test/fixtures/random.js'
 import { clock, mixedOperation, nextTurn, type OperationLog, WRITE_SHARE } from '../fixtures/mixed-operation.js'
 import { ormcache } from '../fixtures/prisma-systems.js'
 import { typeormOrmcache } from '../fixtures/typeorm-systems.js'
 import { serveWorker } from '../fixtures/worker-process.js'
-import { mulberry32, zipfSampler } from '../fixtures/zipf.js'
 import {
   type LoadGo,
   type LoadOrm,
@@ -25,8 +25,8 @@ const collectGarbage = (globalThis as { gc?: () => void }).gc
 
 await serveWorker<LoadGo, { failures: number; errors: string[] }>(
   async ({ durationMs, keys, sampleEveryMs }, { system, counter, extra: [orm, seed], progress }) => {
-    const nextKey = zipfSampler(keys, 1.1, Number(seed))
-    const random = mulberry32(Number(seed) + 1)
+    const nextKey = zipfSampler(keys, 1.1, seededRandom(Number(seed)))
+    const random = seededRandom(Number(seed) + 1)
     let log: OperationLog = { reads: [], writes: [] }
     let latency = new Map<number, number>()
     let operations = 0

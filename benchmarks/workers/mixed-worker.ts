@@ -1,6 +1,6 @@
+import { seededRandom, zipfSampler } from '../../test/fixtures/random.js'
 import { clock, mixedOperation, nextTurn, WRITE_SHARE } from '../fixtures/mixed-operation.js'
 import { serveWorker } from '../fixtures/worker-process.js'
-import { mulberry32, zipfSampler } from '../fixtures/zipf.js'
 
 /**
  * One process of the mixed scenario: on `go`, reads (95%) and bumps (5%)
@@ -11,8 +11,8 @@ import { mulberry32, zipfSampler } from '../fixtures/zipf.js'
  */
 await serveWorker<{ durationMs: number; keys: number }, unknown>(
   async ({ durationMs, keys }, { system, counter, extra: [seed] }) => {
-    const nextKey = zipfSampler(keys, 1.1, Number(seed))
-    const random = mulberry32(Number(seed) + 1)
+    const nextKey = zipfSampler(keys, 1.1, seededRandom(Number(seed)))
+    const random = seededRandom(Number(seed) + 1)
     const log = { reads: [] as number[], writes: [] as number[] }
     const latenciesUs: number[] = []
     let failures = 0

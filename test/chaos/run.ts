@@ -2,13 +2,13 @@
 // private PostgreSQL schema and one Redis prefix, their histories collected
 // and checked, the figures summarized. The short run in `npm test` and the
 // long one of `npm run test:chaos` both call `runChaos`.
-import { type ChildProcess, fork } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { CacheStats } from '../../src/index.js'
-import { TYPESCRIPT_EXEC_ARGV } from '../fixtures/typescript-workers.js'
+import { TYPESCRIPT_EXEC_ARGV, TYPESCRIPT_WORKER_START_MS } from '../fixtures/typescript-workers.js'
+import { forkWatched, type WatchedChild } from '../fixtures/wait.js'
 import { createPgSchema } from '../helpers/databases.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
@@ -30,9 +30,15 @@ import { INITIAL_VERSION, TABLE, tableStatements } from './table.js'
 import type { FromWorker, InFlightWrite, Orm, RowSharing, ToWorker, WorkerConfig } from './worker.js'
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
-// The TypeORM process tests' loader: it compiles each source with tsconfig.json's options.
 /** Time between the start signal and the first operation, so every worker starts together. */
 const START_LEAD_MS = 200
+/**
+ * How long after the run's end a worker may take to say it finished: the operations under way
+ * end within the cache's timeouts (Redis 3 s at most, a lock wait 2 s) and a database round trip.
+ */
+const FINISH_GRACE_MS = 30_000
+/** How long a worker may take to close its clients, or to die at its next load once told to. */
+const STOP_MS = 15_000
 const MAX_VIOLATIONS_SHOWN = 5
 const wallClock = () => performance.timeOrigin + performance.now()
 
@@ -108,11 +114,11 @@ export interface ChaosReport {
   }
 }
 
-/** A worker process and the records it streamed. */
+/** A worker process; the records it streams go to the run's sink as they come. */
 interface Running {
-  readonly child: ChildProcess
-  readonly messages: FromWorker[]
-  next(type: FromWorker['type']): Promise<FromWorker>
+  readonly child: WatchedChild
+  /** Its next message of `type`, within `timeoutMs`; rejects if it exits first. */
+  next(type: FromWorker['type'], timeoutMs: number): Promise<FromWorker>
 }
 
 /** What the workers streamed, gathered. */
@@ -123,52 +129,34 @@ interface Records {
   readonly unrecorded: UnrecordedInvalidation[]
 }
 
-function start(config: WorkerConfig, sink: Records) {
-  const child = fork(WORKER, [JSON.stringify(config)], {
+function start(config: WorkerConfig, sink: Records): Running {
+  const stream = (message: unknown) => {
+    const records = message as FromWorker
+    if (records.type !== 'records') return false
+    for (const read of records.reads) sink.reads.push(read)
+    for (const write of records.writes) sink.writes.push(write)
+    for (const receipt of records.receipts) sink.receipts.push(receipt)
+    for (const invalidation of records.unrecorded) sink.unrecorded.push(invalidation)
+    return true
+  }
+  const child = forkWatched(`chaos worker ${config.worker} (${config.orm})`, WORKER, [JSON.stringify(config)], {
     execArgv: [...TYPESCRIPT_EXEC_ARGV],
     serialization: 'advanced',
-    stdio: 'inherit',
+    stream,
   })
-  const messages: FromWorker[] = []
-  const waiters = new Map<string, (message: FromWorker) => void>()
-  let exited: Error | undefined
-  const failWaiters = new Set<(error: Error) => void>()
-  child.on('message', (message: FromWorker) => {
-    if (message.type === 'records') {
-      for (const read of message.reads) sink.reads.push(read)
-      for (const write of message.writes) sink.writes.push(write)
-      for (const receipt of message.receipts) sink.receipts.push(receipt)
-      for (const invalidation of message.unrecorded) sink.unrecorded.push(invalidation)
-      return
-    }
-    messages.push(message)
-    waiters.get(message.type)?.(message)
-  })
-  child.on('exit', (code, signal) => {
-    exited = new Error(`chaos worker ${config.worker} (${config.orm}) exited with ${code ?? signal}`)
-    for (const fail of failWaiters) fail(exited)
-  })
-  const running: Running = {
+  return {
     child,
-    messages,
-    next(type) {
-      const arrived = messages.find((message) => message.type === type)
-      if (arrived !== undefined) return Promise.resolve(arrived)
-      if (exited !== undefined) return Promise.reject(exited)
-      return new Promise((resolve, reject) => {
-        failWaiters.add(reject)
-        waiters.set(type, (message) => {
-          failWaiters.delete(reject)
-          resolve(message)
-        })
-      })
-    },
+    next: (type, timeoutMs) =>
+      child.nextMessage(
+        `${child.name}'s '${type}' message`,
+        timeoutMs,
+        (message) => (message as FromWorker).type === type,
+      ),
   }
-  return running
 }
 
 function send(worker: Running, message: ToWorker): void {
-  worker.child.send(message)
+  worker.child.process.send(message)
 }
 
 async function createTable(url: string, schema: string, options: ChaosOptions): Promise<void> {
@@ -253,7 +241,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
       workers.push(start(config, sink))
     })
-    await Promise.all(workers.map((worker) => worker.next('ready')))
+    await Promise.all(workers.map((worker) => worker.next('ready', TYPESCRIPT_WORKER_START_MS)))
     const startupMs = performance.now() - began
     const endAt = performance.timeOrigin + performance.now() + START_LEAD_MS + options.durationMs
     for (const worker of workers) send(worker, { type: 'start', endAt })
@@ -264,13 +252,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const worker = workers[index]!
       killed.set(worker, undefined)
       send(worker, { type: 'die-holding-lock' })
-      const dying = (await worker.next('dying')) as Dying
+      const dying = (await worker.next('dying', STOP_MS)) as Dying
       killed.set(worker, dying)
-      await new Promise((resolve) =>
-        (worker.child.exitCode ?? worker.child.signalCode) !== null
-          ? resolve(undefined)
-          : worker.child.once('exit', resolve),
-      )
+      await worker.child.closed(STOP_MS)
       return dying
     }
     const injected =
@@ -279,7 +263,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         : options.fault!.inject(at, servers, { durationMs: options.durationMs, killWorkerHoldingLock })
     // A worker the fault killed never finishes; the others must.
     const finishedBy = (worker: Running) =>
-      worker.next('finished').catch((error: unknown) => {
+      worker.next('finished', Math.round(endAt - wallClock() + FINISH_GRACE_MS)).catch((error: unknown) => {
         if (killed.has(worker)) return undefined
         throw error
       })
@@ -287,7 +271,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const finished = finishing.filter((message) => message !== undefined)
     const alive = workers.filter((worker) => !killed.has(worker))
     for (const worker of alive) send(worker, { type: 'stop' })
-    const stopped = await Promise.all(alive.map((worker) => worker.next('stopped')))
+    const stopped = await Promise.all(alive.map((worker) => worker.next('stopped', STOP_MS)))
     const inFlight = [...killed.values()].flatMap((dying) => dying?.inFlight ?? [])
     const finals = await finalVersions(baseUrl, database.schema)
     return analyse(options, sink, finished, stopped, finals, {
@@ -297,7 +281,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       inFlight,
     })
   } finally {
-    for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL')
+    for (const worker of workers) if (worker.child.process.exitCode === null) worker.child.process.kill('SIGKILL')
     if (redis !== undefined) {
       const admin = new Redis(redis)
       await deleteKeysWithPrefix(admin, prefix).finally(() => admin.disconnect())

@@ -9,8 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import { Cluster } from 'ioredis'
 import type { CacheStats } from '../../src/index.js'
+import { distinct, seededRandom, zipfSampler } from '../fixtures/random.js'
+import { until } from '../fixtures/wait.js'
 import type { Observation, Origin, ReadRecord, Receipt, UnrecordedInvalidation, WriteRecord } from './history.js'
-import { distinct, seededRandom, zipfSampler } from './random.js'
 import { bucketOf, chaosRowSchema, rowOfRank, rowsOfBucket } from './table.js'
 
 export type Orm = 'prisma' | 'typeorm'
@@ -88,6 +89,8 @@ export type FromWorker =
     }
 
 const FLUSH_INTERVAL_MS = 200
+/** How long the cache may take to be ready (bus live, Redis up): connections and a SUBSCRIBE, on a loaded machine. */
+const READY_MS = 20_000
 
 const config = JSON.parse(process.argv[2] ?? '') as WorkerConfig
 const now = () => performance.timeOrigin + performance.now()
@@ -457,7 +460,7 @@ function flush(): void {
 const client = config.orm === 'prisma' ? await prismaClient() : await typeormClient()
 await client.open()
 // Until its bus subscription is live the engine does not trust its L1: wait, so every read can use it.
-while (!client.ready()) await sleep(5)
+await until(() => client.ready(), `the ${config.orm} client and its cache to be ready`, READY_MS)
 
 process.on('message', (message: ToWorker) => {
   if (message.type === 'die-holding-lock') {

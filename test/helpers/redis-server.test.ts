@@ -6,7 +6,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
-import { until } from '../fixtures/wait.js'
+import { until, withDeadline } from '../fixtures/wait.js'
 import { disposeAfterTest } from './lifecycle.js'
 import { deleteKeysWithPrefix, uniquePrefix } from './prefix.js'
 import { OWNER_WATCHDOG_SCRIPT, type RedisServer, startRedis, startRedisCluster } from './redis-server.js'
@@ -96,7 +96,8 @@ describe('startRedis', () => {
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
-    const redisPid = await new Promise<number>((resolve) => owner.stdout.once('data', (pid) => resolve(Number(pid))))
+    const printed = new Promise<number>((resolve) => owner.stdout.once('data', (pid) => resolve(Number(pid))))
+    const redisPid = await withDeadline(printed, 'the owner process to print the pid of its redis-server', 10_000)
     expect(isProcessAlive(redisPid)).toBe(true)
 
     owner.kill('SIGKILL')

@@ -7,6 +7,7 @@ import { createServer, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+import { withDeadline } from '../fixtures/wait.js'
 import { useResource } from './lifecycle.js'
 
 const HOST = '127.0.0.1'
@@ -191,7 +192,14 @@ class RedisServerProcess implements RedisServer {
         resolve()
       })
     })
-    const pid = await readPid(wrapper)
+    const pid = await withDeadline(
+      readPid(wrapper),
+      'the redis-server wrapper to print its pid',
+      READY_TIMEOUT_MS,
+    ).catch((error: unknown) => {
+      wrapper.kill('SIGKILL')
+      throw error
+    })
     if (!exited) this.#pid = pid
     try {
       await waitUntil(`redis-server on port ${this.port} answers PING`, READY_TIMEOUT_MS, async () => {

@@ -1,10 +1,8 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, test } from 'vitest'
 import type { CacheStats } from '../../src/index.js'
-import { until } from '../fixtures/wait.js'
+import { forkWatched, until, type WatchedChild } from '../fixtures/wait.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 import { redisUrl } from '../helpers/services.js'
 
@@ -12,11 +10,15 @@ import { redisUrl } from '../helpers/services.js'
 // same cold key at once: the database must see one query.
 
 const WORKER = fileURLToPath(new URL('../fixtures/stampede-worker.mjs', import.meta.url))
-const workers: ChildProcess[] = []
+/** A worker runs the built package (no compiling) and connects to Redis: seconds at most on a loaded machine. */
+const START_MS = 20_000
+/** Its calls end within the lock's wait (10 s in the killed-holder test) and a load of at most 100 ms. */
+const DONE_MS = 30_000
+const workers: WatchedChild[] = []
 const prefixes: string[] = []
 
 afterEach(async () => {
-  for (const worker of workers.splice(0)) if (worker.exitCode === null) worker.kill('SIGKILL')
+  for (const worker of workers.splice(0)) if (worker.process.exitCode === null) worker.process.kill('SIGKILL')
   const admin = new Redis(await redisUrl())
   for (const prefix of prefixes.splice(0)) await deleteKeysWithPrefix(admin, prefix)
   admin.disconnect()
@@ -27,18 +29,17 @@ interface Done {
   stats: CacheStats
 }
 
-async function startWorkers(count: number, prefix: string, lock?: object): Promise<ChildProcess[]> {
+async function startWorkers(count: number, prefix: string, lock?: object): Promise<WatchedChild[]> {
   const config = JSON.stringify({ redisUrl: await redisUrl(), prefix, lock })
-  const started = Array.from({ length: count }, () => fork(WORKER, [config], { stdio: 'inherit' }))
+  const started = Array.from({ length: count }, (_, index) => forkWatched(`stampede worker ${index}`, WORKER, [config]))
   workers.push(...started)
-  await Promise.all(started.map((worker) => once(worker, 'message')))
+  await Promise.all(started.map((worker) => worker.nextMessage(`${worker.name} to be ready`, START_MS)))
   return started
 }
 
-function run(worker: ChildProcess, job: { calls: number; loadMs: number; hang?: boolean }): Promise<Done> {
-  const done = once(worker, 'message').then(([message]) => message as Done)
-  worker.send(job)
-  return done
+function run(worker: WatchedChild, job: { calls: number; loadMs: number; hang?: boolean }): Promise<Done> {
+  worker.process.send(job)
+  return worker.nextMessage<Done>(`${worker.name} to finish ${job.calls} calls`, DONE_MS)
 }
 
 describe('stampede across processes', () => {
@@ -68,19 +69,19 @@ describe('stampede across processes', () => {
     prefixes.push(prefix)
     const [holder, ...others] = await startWorkers(4, prefix, { ttl: '500ms', wait: '10s' })
     if (holder === undefined) throw new Error('no holder')
-    holder.send({ calls: 1, loadMs: 0, hang: true })
+    holder.process.send({ calls: 1, loadMs: 0, hang: true })
     const admin = new Redis(await redisUrl())
     try {
       // Midway: it holds the lock and its query has reached the database.
       await until(async () => (await admin.get(`${prefix}:db-queries`)) === '1', 'the holder to be loading')
       expect(await admin.exists(`${prefix}:l:hot`)).toBe(1)
-      holder.kill('SIGKILL')
+      holder.process.kill('SIGKILL')
       const done = await Promise.all(others.map((worker) => run(worker, { calls: 50, loadMs: 20 })))
       // The killed holder's query, then one by whoever took over its expired lock.
       expect(await admin.get(`${prefix}:db-queries`)).toBe('2')
       const loaders = new Set(done.flatMap(({ results }) => results.map((result) => result.loadedBy)))
       expect(loaders.size).toBe(1)
-      expect(loaders.has(holder.pid ?? -1)).toBe(false)
+      expect(loaders.has(holder.process.pid ?? -1)).toBe(false)
     } finally {
       admin.disconnect()
     }

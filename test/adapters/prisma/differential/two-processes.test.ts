@@ -3,14 +3,13 @@
 // them; once it has returned and the other has received its invalidations
 // (the bus delay, measured here), every read in either process must equal the
 // same read through an uncached client.
-import { type ChildProcess, fork } from 'node:child_process'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import type { CacheStats } from '../../../../src/index.js'
-import { TYPESCRIPT_EXEC_ARGV } from '../../../fixtures/typescript-workers.js'
+import { TYPESCRIPT_EXEC_ARGV, TYPESCRIPT_WORKER_START_MS } from '../../../fixtures/typescript-workers.js'
+import { forkWatched, type WatchedChild } from '../../../fixtures/wait.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../../../helpers/prefix.js'
 import { redisUrl } from '../../../helpers/services.js'
 import { postgresBackend } from '../backends.js'
@@ -22,14 +21,21 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
 const STEPS = Number(process.env.ORMCACHE_DIFF_PROCESS_STEPS ?? 400)
 const backend = postgresBackend('prisma-diff-processes')
 const prefix = uniquePrefix('prisma-diff-processes')
-const workers: ChildProcess[] = []
+/**
+ * How long a worker may take to answer one request: a step takes milliseconds, and the worker's
+ * own wait for the bus gives up after 5 s and says why; this catches a worker that never answers.
+ */
+const REPLY_MS = 20_000
+/** How long a worker may take to disconnect its clients and exit. */
+const CLOSE_MS = 15_000
+const workers: WatchedChild[] = []
 
 beforeAll(async () => {
   await backend.setup()
 })
 
 afterAll(async () => {
-  for (const worker of workers.splice(0)) if (worker.exitCode === null) worker.kill('SIGKILL')
+  for (const worker of workers.splice(0)) if (worker.process.exitCode === null) worker.process.kill('SIGKILL')
   const admin = new Redis(await redisUrl())
   await deleteKeysWithPrefix(admin, prefix)
   admin.disconnect()
@@ -37,26 +43,21 @@ afterAll(async () => {
 })
 
 /** A worker process and a way to ask it one thing at a time. */
-async function startWorker(config: WorkerConfig) {
-  const child = fork(WORKER, [JSON.stringify(config)], {
-    execArgv: [...TYPESCRIPT_EXEC_ARGV],
-    stdio: 'inherit',
-  })
+async function startWorker(name: string, config: WorkerConfig) {
+  const child = forkWatched(name, WORKER, [JSON.stringify(config)], { execArgv: [...TYPESCRIPT_EXEC_ARGV] })
   workers.push(child)
-  await once(child, 'message')
+  await child.nextMessage(`${name} to be ready`, TYPESCRIPT_WORKER_START_MS)
   return {
     async ask(request: WorkerRequest): Promise<WorkerReply> {
-      const reply = once(child, 'message').then(([message]) => message as WorkerReply)
-      child.send(request)
-      const answer = await reply
+      child.process.send(request)
+      const answer = await child.nextMessage<WorkerReply>(`${name}'s answer to ${JSON.stringify(request)}`, REPLY_MS)
       if (answer.unexpected !== undefined)
-        throw new Error(`the worker failed on ${JSON.stringify(request)}: ${answer.unexpected}`)
+        throw new Error(`${name} failed on ${JSON.stringify(request)}: ${answer.unexpected}`)
       return answer
     },
     async close(): Promise<void> {
-      const exited = once(child, 'exit')
-      child.send('close')
-      await exited
+      child.process.send('close')
+      await child.closed(CLOSE_MS)
     },
   }
 }
@@ -73,7 +74,7 @@ test(`${STEPS} random steps over two processes: a read after another process's w
   const seed = diffSeed()
   console.log(`[two processes] seed ${seed} (set ORMCACHE_DIFF_SEED to replay another), ${STEPS} steps`)
   const config: WorkerConfig = { redis: await redisUrl(), prefix, postgres: backend.connection(), seed, steps: STEPS }
-  const pair = await Promise.all([startWorker(config), startWorker(config)])
+  const pair = await Promise.all([startWorker('worker A', config), startWorker('worker B', config)])
   // The same steps as the workers make: they run them by index.
   const steps: AnyStep[] = fc
     .sample(stepArbitrary({ quote: backend.quote, returning: true }, seed), { seed, numRuns: STEPS })

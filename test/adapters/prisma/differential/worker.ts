@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { PrismaPg } from '@prisma/adapter-pg'
 import fc from 'fast-check'
 import { prismaCache } from '../../../../adapters/prisma/index.js'
+import { Changes, until } from '../../../fixtures/wait.js'
 import { postgresPool } from '../backends.js'
 import type { RelationClient } from '../dialect-fixture.js'
 import { PrismaClient } from '../generated/client.js'
@@ -45,16 +46,23 @@ export interface WorkerReply {
   readonly stats?: unknown
 }
 
+/** How long `await` waits for the other instance's invalidations: the bus delivers them in milliseconds. */
+const BUS_WAIT_MS = 5_000
+/** How long the bus subscription may take to be live: a connection and a SUBSCRIBE, on a loaded machine. */
+const BUS_LIVE_MS = 20_000
+
 const config = JSON.parse(process.argv[2]!) as WorkerConfig
 const now = () => performance.timeOrigin + performance.now()
 let published = 0
 let lastPublishedAt = 0
 const arrivals: number[] = []
+const arrivalChanges = new Changes()
 subscribe('ormcache:invalidate', (message) => {
   const { prefix, origin } = message as { prefix: string; origin: string }
   if (prefix !== config.prefix) return
   if (origin === 'remote') {
     arrivals.push(now())
+    arrivalChanges.changed()
     return
   }
   published++
@@ -83,15 +91,13 @@ async function handle(
       return {}
     case 'stats':
       return { stats: extended.$cache.stats() }
-    case 'await': {
-      const deadline = Date.now() + 5_000
-      while (arrivals.length < request.count) {
-        if (Date.now() > deadline)
-          throw new Error(`${arrivals.length} of ${request.count} invalidations arrived in 5 s`)
-        await new Promise((resolve) => setTimeout(resolve, 1))
-      }
+    case 'await':
+      await arrivalChanges.until(
+        () => arrivals.length >= request.count,
+        () => `${request.count} invalidations from the other instance (${arrivals.length} arrived)`,
+        BUS_WAIT_MS,
+      )
       return {}
-    }
     case 'run': {
       const step = steps[request.index]
       if (step === undefined || step.kind === 'reread') throw new Error(`no step ${request.index} to run`)
@@ -115,7 +121,7 @@ async function handle(
   }
 }
 
-while (extended.$cache.stats().bus !== 'live') await new Promise((resolve) => setTimeout(resolve, 5))
+await until(() => extended.$cache.stats().bus === 'live', 'the bus subscription to be live', BUS_LIVE_MS)
 
 process.on('message', (request: WorkerRequest | 'close') => {
   if (request === 'close') {

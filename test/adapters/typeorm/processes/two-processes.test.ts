@@ -1,9 +1,8 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { afterEach, describe, expect, test } from 'vitest'
-import { TYPESCRIPT_EXEC_ARGV } from '../../../fixtures/typescript-workers.js'
+import { TYPESCRIPT_EXEC_ARGV, TYPESCRIPT_WORKER_START_MS } from '../../../fixtures/typescript-workers.js'
+import { forkWatched, type WatchedChild } from '../../../fixtures/wait.js'
 import { postgresUrl } from '../../../helpers/services.js'
 import { useTypeormFixture } from '../fixture.js'
 import { type ReadOp, readOp, seedModel, type WriteOp, writeOp } from './operations.js'
@@ -17,41 +16,33 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
 const STEPS = 300
 // About 25 s alone; other test files share the 2 cores.
 const TEST_TIMEOUT_MS = 180_000
+/**
+ * How long an instance may take to answer one request: a read or a write takes milliseconds, and
+ * the worker's own wait for invalidations gives up after 10 s and says why; this catches a worker
+ * that never answers.
+ */
+const REPLY_MS = 20_000
 
 const fixture = useTypeormFixture('typeorm-processes')
-const workers: ChildProcess[] = []
+const workers: WatchedChild[] = []
 
 afterEach(() => {
-  for (const worker of workers.splice(0)) if (worker.exitCode === null) worker.kill('SIGKILL')
+  for (const worker of workers.splice(0)) if (worker.process.exitCode === null) worker.process.kill('SIGKILL')
 })
 
 /** One worker process, its replies awaited one request at a time. */
 class Instance {
   constructor(
     readonly name: string,
-    readonly process: ChildProcess,
+    readonly child: WatchedChild,
   ) {}
 
   async request(request: WorkerRequest): Promise<WorkerReply> {
-    const child = this.process
-    const answer = await new Promise<WorkerReply>((resolve, reject) => {
-      const onMessage = (message: WorkerReply) => {
-        stopListening()
-        resolve(message)
-      }
-      const onExit = (code: number | null) => {
-        stopListening()
-        reject(new Error(`${this.name} exited with ${code} during ${JSON.stringify(request)}`))
-      }
-      const stopListening = () => {
-        child.off('message', onMessage)
-        child.off('exit', onExit)
-      }
-      child.on('message', onMessage)
-      child.on('exit', onExit)
-      child.send(request)
-    })
-    if (answer.type === 'failed') throw new Error(`${this.name} failed on ${JSON.stringify(request)}: ${answer.error}`)
+    this.child.process.send(request)
+    const what = `${this.child.name}'s answer to ${JSON.stringify(request)}`
+    const answer = await this.child.nextMessage<WorkerReply>(what, REPLY_MS)
+    if (answer.type === 'failed')
+      throw new Error(`${this.child.name} failed on ${JSON.stringify(request)}: ${answer.error}`)
     return answer
   }
 }
@@ -63,14 +54,13 @@ async function startInstance(name: string): Promise<Instance> {
     redisUrl: fixture.redisUrl,
     prefix: fixture.prefix,
   }
-  const child = fork(WORKER, [JSON.stringify(config)], {
+  const child = forkWatched(`instance ${name}`, WORKER, [JSON.stringify(config)], {
     execArgv: [...TYPESCRIPT_EXEC_ARGV],
     serialization: 'advanced',
-    stdio: 'inherit',
   })
   workers.push(child)
-  const [ready] = (await Promise.race([once(child, 'message'), once(child, 'exit')])) as [WorkerReply | number]
-  if (typeof ready !== 'object' || ready.type !== 'ready') throw new Error(`${name} exited before it was ready`)
+  const ready = await child.nextMessage<WorkerReply>(`${child.name} to be ready`, TYPESCRIPT_WORKER_START_MS)
+  if (ready.type !== 'ready') throw new Error(`${child.name} said ${JSON.stringify(ready)} before it was ready`)
   return new Instance(name, child)
 }
 

@@ -5,6 +5,7 @@ import { subscribe } from 'node:diagnostics_channel'
 import { inspect, isDeepStrictEqual } from 'node:util'
 import { DataSource } from 'typeorm'
 import { cacheOf, withCache } from '../../../../adapters/typeorm/index.js'
+import { Changes, until } from '../../../fixtures/wait.js'
 import { entitySchemas } from '../entities.js'
 import { type ReadOp, runRead, runWrite, type WriteOp } from './operations.js'
 
@@ -58,7 +59,10 @@ export type WorkerReply =
       }
     }
 
+/** How long `await-remote` waits for all its invalidations: the bus delivers one in milliseconds. */
 const REMOTE_WAIT_MS = 10_000
+/** How long the bus subscription may take to be live: a connection and a SUBSCRIBE, on a loaded machine. */
+const BUS_LIVE_MS = 20_000
 
 const config = JSON.parse(process.argv[2] ?? '') as WorkerConfig
 const options = {
@@ -79,12 +83,13 @@ const remote: Invalidation[] = []
 /** How far `await-remote` requests have matched `remote`. */
 let remoteCursor = 0
 const resubscriptions: bigint[] = []
-const remoteWaiters = new Set<() => void>()
+/** Told of each arrival and each resubscription. */
+const remoteChanges = new Changes()
 subscribe('ormcache:bus', (message) => {
   const { prefix, state } = message as { prefix: string; state: 'live' | 'down' }
   if (prefix !== config.prefix || state !== 'live') return
   resubscriptions.push(process.hrtime.bigint())
-  for (const wake of remoteWaiters) wake()
+  remoteChanges.changed()
 })
 subscribe('ormcache:invalidate', (message) => {
   const { prefix, origin, tags } = message as { prefix: string; origin: 'local' | 'remote'; tags?: string[] }
@@ -95,7 +100,7 @@ subscribe('ormcache:invalidate', (message) => {
     return
   }
   remote.push(invalidation)
-  for (const wake of remoteWaiters) wake()
+  remoteChanges.changed()
 })
 
 function send(reply: WorkerReply): void {
@@ -109,32 +114,17 @@ function covers(received: TagSet, wanted: TagSet): boolean {
   return wanted.every((tag) => received.includes(tag))
 }
 
-function nextArrival(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const wake = () => {
-      remoteWaiters.delete(wake)
-      clearTimeout(timer)
-      resolve()
-    }
-    const timer = setTimeout(() => {
-      remoteWaiters.delete(wake)
-      reject(new Error(`no invalidation arrived for ${REMOTE_WAIT_MS} ms; received: ${describe(remote.slice(-5))}`))
-    }, REMOTE_WAIT_MS)
-    remoteWaiters.add(wake)
-  })
-}
-
-async function arrivalCovering(wanted: TagSet, since: bigint): Promise<bigint> {
-  for (;;) {
-    while (remoteCursor < remote.length) {
-      const received = remote[remoteCursor++]!
-      // process.hrtime is CLOCK_MONOTONIC, one clock for every process of the machine.
-      if (received.at > since && covers(received.tags, wanted)) return received.at
-    }
-    const resubscribed = resubscriptions.find((at) => at > since)
-    if (resubscribed !== undefined) return resubscribed
-    await nextArrival()
+/**
+ * When an invalidation received since the last match, and after `since`, covered `wanted`; or when
+ * the bus resubscribed after `since`. Undefined when neither has happened yet.
+ */
+function arrivalCovering(wanted: TagSet, since: bigint): bigint | undefined {
+  while (remoteCursor < remote.length) {
+    const received = remote[remoteCursor++]!
+    // process.hrtime is CLOCK_MONOTONIC, one clock for every process of the machine.
+    if (received.at > since && covers(received.tags, wanted)) return received.at
   }
+  return resubscriptions.find((at) => at > since)
 }
 
 function describe(invalidations: readonly Invalidation[]): string {
@@ -171,8 +161,25 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       }
     }
     case 'await-remote': {
+      const { tagSets } = request
+      const since = BigInt(request.since)
+      let matched = 0
       let receivedAt = 0n
-      for (const wanted of request.tagSets) receivedAt = await arrivalCovering(wanted, BigInt(request.since))
+      // One deadline for them all: a stream of other invalidations that never covers a tag set must not extend it.
+      await remoteChanges.until(
+        () => {
+          for (; matched < tagSets.length; matched++) {
+            const at = arrivalCovering(tagSets[matched]!, since)
+            if (at === undefined) return false
+            receivedAt = at
+          }
+          return true
+        },
+        () =>
+          `an invalidation covering ${JSON.stringify(tagSets[matched])} (tag set ${matched + 1} of ${tagSets.length}) ` +
+          `or a resubscription; last received: ${describe(remote.slice(-5))}, ${resubscriptions.length} bus (re)subscriptions`,
+        REMOTE_WAIT_MS,
+      )
       return { type: 'caught-up', receivedAt: receivedAt.toString() }
     }
     case 'diagnose':
@@ -193,9 +200,11 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
 
 await Promise.all([cached.initialize(), plain.initialize()])
 // Until its bus subscription is live, the engine does not trust its L1: wait so every read exercises it.
-while (cacheOf(cached).stats().bus !== 'live' || cacheOf(cached).stats().redis !== 'up') {
-  await new Promise((resolve) => setTimeout(resolve, 5))
-}
+await until(
+  () => cacheOf(cached).stats().bus === 'live' && cacheOf(cached).stats().redis === 'up',
+  'the bus subscription to be live and Redis up',
+  BUS_LIVE_MS,
+)
 // One request at a time: the parent waits for each reply.
 process.on('message', (request: WorkerRequest) => {
   handle(request).then(
