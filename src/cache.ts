@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { ALL_TAGS, InvalidationBus } from './bus.js'
 import { withCallerFrames } from './caller-frames.js'
 import { decodeValue, type EntryHeader, encodeEntry, encodeValue } from './codec.js'
@@ -7,7 +6,8 @@ import { type Duration, parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionError } from './errors.js'
 import { CHANNELS } from './events.js'
 import { L1, type L1Entry } from './l1.js'
-import { L2, type L2Read } from './l2.js'
+import { type HeldLock, L2, type L2Read } from './l2.js'
+import { type ClaimSettings, claimLoad } from './load-claim.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { connectRedis, type RedisConnection } from './redis/connection.js'
 import { SocketReads } from './socket-reads.js'
@@ -98,11 +98,6 @@ interface LoadRequest {
   readonly since: number
 }
 
-/** What one poll of a lock waiter found: the holder's entry, or whether it now holds the lock itself. */
-type PollOutcome =
-  | { readonly hit: LoadResult; readonly versions: readonly string[] }
-  | { readonly acquired: boolean; readonly versions: readonly string[] }
-
 /** What a stored entry says about its age, from either tier. */
 interface Freshness {
   readonly expiresAt: number
@@ -128,6 +123,7 @@ class TieredCache implements Cache {
   readonly #l2: L2 | undefined
   readonly #bus: InvalidationBus | undefined
   readonly #flights = new Map<string, Flight>()
+  #claims: ClaimSettings | undefined
   /** When the bus's socket was last read, for L1 hits in loops that never yield. */
   readonly #socketReads = new SocketReads()
   /** Keys being refreshed in the background (early refresh, stale-while-revalidate). */
@@ -354,30 +350,17 @@ class TieredCache implements Cache {
     if (this.#l2 !== undefined && l2 === undefined) this.#counters.values.bypassed++
     // Captured before the loader runs: the entry is valid only while these are current.
     let versions: readonly string[] | undefined
-    let lockToken: string | undefined
+    let lock: HeldLock | undefined
     if (l2 !== undefined) {
       try {
-        const { lock } = this.#options
-        const lockRequest = lock === false ? undefined : { token: this.#nextId(), ttlMs: lock.ttlMs }
-        const read = await l2.read(key, request.l2Tags, this.#nextId(), lockRequest)
-        versions = read.versions
-        const hit = this.#serveFromL2(request, read, refreshing)
-        if (hit !== undefined) {
-          // Redis judged the entry invalid from its raw header and locked for us; we know better.
-          if (read.lock === 'acquired' && lockRequest !== undefined) this.#unlockInBackground(key, lockRequest.token)
-          return hit
-        }
-        if (lockRequest !== undefined) {
-          const claim =
-            read.lock === 'acquired'
-              ? { token: lockRequest.token }
-              : await this.#claimLoad(l2, request, refreshing, read.lock === 'held')
-          if ('hit' in claim) return claim.hit
-          // Another instance holds the lock and will renew the entry: nothing to do.
-          if (claim.skip) return { value: undefined, origin: 'loader' }
-          lockToken = claim.token
-          versions = claim.versions ?? versions
-        }
+        const claim = await claimLoad(this.#claimSettings(l2), key, request.l2Tags, refreshing, (read) =>
+          this.#serveFromL2(request, read, refreshing),
+        )
+        if (claim.kind === 'hit') return claim.hit
+        // Another instance is refreshing this entry: this process keeps serving what it has.
+        if (claim.kind === 'skip') return { value: undefined, origin: 'loader' }
+        versions = claim.versions
+        lock = claim.lock
       } catch (error) {
         this.#redisError(error)
         versions = undefined
@@ -394,7 +377,7 @@ class TieredCache implements Cache {
       // frame of a failing query's stack trace, and Node keeps ten.
       value = await request.loader()
     } catch (error) {
-      if (lockToken !== undefined) this.#unlockInBackground(key, lockToken)
+      if (lock !== undefined) this.#unlockInBackground(key, lock)
       throw error
     }
     publish(CHANNELS.load, () => ({
@@ -417,11 +400,11 @@ class TieredCache implements Cache {
       // Redis refuses the entry if a tag's version moved on since `versions` were read.
       if (l2 !== undefined && versions !== undefined && !this.#hasPendingInvalidation(request.tags)) {
         const header: EntryHeader = { tags: request.l2Tags, versions, expiresAt, loadMs }
-        this.#storeInL2(l2, request, versions, encodeEntry(header, bytes), lockToken, inMemory)
+        this.#storeInL2(l2, request, versions, encodeEntry(header, bytes), lock, inMemory)
         return { value, bytes, origin: 'loader' }
       }
     }
-    if (lockToken !== undefined) this.#unlockInBackground(key, lockToken)
+    if (lock !== undefined) this.#unlockInBackground(key, lock)
     return bytes === undefined ? { value, origin: 'loader' } : { value, bytes, origin: 'loader' }
   }
 
@@ -464,91 +447,21 @@ class TieredCache implements Cache {
     return { value, bytes: entry.valueBytes, origin: stale ? 'stale' : 'l2', expiresAt: freshness.expiresAt }
   }
 
-  /**
-   * The cross-instance half of stampede protection: take the key's lock and
-   * load, or wait for the holder's entry. Waiters poll with a short, growing
-   * interval; if the holder dies its lock expires and a waiter takes over, and
-   * no waiter waits past `lock.wait` before loading itself.
-   */
-  async #claimLoad(
-    l2: L2,
-    request: LoadRequest,
-    refreshing: boolean,
-    knownHeld: boolean,
-  ): Promise<{ hit: LoadResult } | { token?: string; versions?: readonly string[]; skip?: boolean }> {
-    const lock = this.#options.lock as { ttlMs: number; waitMs: number }
-    const token = this.#nextId()
-    // The read already tried the lock on standalone Redis; on a cluster it is tried here.
-    if (!knownHeld && (await l2.lock(request.key, token, lock.ttlMs))) return { token }
-    // Another instance is already refreshing this entry: keep serving what we have.
-    if (refreshing) return { skip: true }
-    this.#counters.values.lockWaits++
-    const startedAt = Date.now()
-    const deadline = startedAt + lock.waitMs
-    const outcome = (name: string) => () => ({
-      prefix: this.#options.prefix,
-      key: request.key,
-      outcome: name,
-      waitedMs: Date.now() - startedAt,
-    })
-    let pauseMs = 1
-    let versions: readonly string[] | undefined
-    while (Date.now() < deadline && !this.#closed) {
-      await sleep(Math.min(pauseMs, Math.max(deadline - Date.now(), 0)))
-      pauseMs = Math.min(pauseMs * 1.5, 25)
-      const attempt = this.#redis?.isCluster
-        ? await this.#pollCluster(l2, request, token, lock.ttlMs)
-        : await this.#poll(l2, request, token, lock.ttlMs)
-      versions = attempt.versions
-      if ('hit' in attempt) {
-        publish(CHANNELS.lockWait, outcome('filled'))
-        return { hit: attempt.hit }
-      }
-      if (attempt.acquired) {
-        publish(CHANNELS.lockWait, outcome('acquired'))
-        return { token, versions }
-      }
+  #claimSettings(l2: L2): ClaimSettings {
+    this.#claims ??= {
+      l2,
+      lock: this.#options.lock,
+      nextId: () => this.#nextId(),
+      closed: () => this.#closed,
+      waitStarted: () => {
+        this.#counters.values.lockWaits++
+      },
+      waitEnded: (key, outcome, waitedMs) => {
+        if (outcome === 'timeout') this.#counters.values.lockTimeouts++
+        publish(CHANNELS.lockWait, () => ({ prefix: this.#options.prefix, key, outcome, waitedMs }))
+      },
     }
-    this.#counters.values.lockTimeouts++
-    publish(CHANNELS.lockWait, outcome('timeout'))
-    return { versions }
-  }
-
-  /**
-   * One poll of a lock waiter on standalone Redis: the read script takes the lock only if the
-   * entry is still missing, in one step, so a holder that stores and unlocks between a waiter's
-   * look at the entry and its try at the lock cannot leave that waiter loading a second time.
-   */
-  async #poll(l2: L2, request: LoadRequest, token: string, lockTtlMs: number): Promise<PollOutcome> {
-    const read = await l2.read(request.key, request.l2Tags, this.#nextId(), { token, ttlMs: lockTtlMs })
-    const hit = this.#serveFromL2(request, read, false)
-    if (hit !== undefined) {
-      if (read.lock === 'acquired') this.#unlockInBackground(request.key, token)
-      return { hit, versions: read.versions }
-    }
-    // Not tried: Redis took the entry for current, this process did not (expired): try plainly.
-    const acquired =
-      read.lock === 'acquired' || (read.lock === undefined && (await l2.lock(request.key, token, lockTtlMs)))
-    return { acquired, versions: read.versions }
-  }
-
-  /**
-   * One poll on a cluster, where entry and lock live on different nodes: the lock first, then the
-   * entry (a holder stores before it unlocks, so once its lock is seen gone its entry is there),
-   * and after taking the lock the entry once more, for a holder that finished in between.
-   */
-  async #pollCluster(l2: L2, request: LoadRequest, token: string, lockTtlMs: number): Promise<PollOutcome> {
-    const locked = await l2.isLocked(request.key)
-    const read = await l2.read(request.key, request.l2Tags, this.#nextId())
-    const hit = this.#serveFromL2(request, read, false)
-    if (hit !== undefined) return { hit, versions: read.versions }
-    // The holder finished without storing (a failed load, a raced invalidation) or died: take over.
-    if (locked || !(await l2.lock(request.key, token, lockTtlMs))) return { acquired: false, versions: read.versions }
-    const again = await l2.read(request.key, request.l2Tags, this.#nextId())
-    const late = this.#serveFromL2(request, again, false)
-    if (late === undefined) return { acquired: true, versions: again.versions }
-    this.#unlockInBackground(request.key, token)
-    return { hit: late, versions: again.versions }
+    return this.#claims
   }
 
   #encode(value: unknown): Buffer | undefined {
@@ -596,13 +509,13 @@ class TieredCache implements Cache {
     request: LoadRequest,
     versions: readonly string[],
     entry: Buffer,
-    lockToken: string | undefined,
+    lock: HeldLock | undefined,
     inMemory: L1Entry | undefined,
   ) {
     const store = async () => {
       try {
         const ttlMs = request.ttlMs + request.swrMs
-        const stored = await l2.store(request.key, request.l2Tags, versions, entry, ttlMs, lockToken)
+        const stored = await l2.store(request.key, request.l2Tags, versions, entry, ttlMs, lock)
         if (!stored) {
           this.#counters.values.staleSetsPrevented++
           if (inMemory !== undefined) this.#l1?.deleteIfSame(request.key, inMemory)
@@ -610,7 +523,7 @@ class TieredCache implements Cache {
       } catch (error) {
         this.#redisError(error)
         // The lock may still be ours; else its TTL ends it.
-        if (lockToken !== undefined) await l2.unlock(request.key, lockToken).catch(() => {})
+        if (lock !== undefined) await l2.unlock(request.key, lock).catch(() => {})
       }
     }
     // After the caller has resumed with its value: sending the script is a socket write, tens of
@@ -618,8 +531,8 @@ class TieredCache implements Cache {
     this.#inBackground(new Promise<void>((resolve) => setImmediate(resolve)).then(store))
   }
 
-  #unlockInBackground(key: string, token: string): void {
-    this.#inBackground(this.#l2?.unlock(key, token).catch((error) => this.#redisError(error)))
+  #unlockInBackground(key: string, lock: HeldLock): void {
+    this.#inBackground(this.#l2?.unlock(key, lock).catch((error) => this.#redisError(error)))
   }
 
   /** Early refresh (XFetch) before expiry, or stale-while-revalidate after it. */

@@ -1,21 +1,34 @@
+import type { Socket } from 'node:net'
+import type { Redis } from 'ioredis'
 import { CircuitBreaker, type CircuitBreakerHooks } from './circuit-breaker.js'
 import { decodeEntry, type EntryHeader } from './codec.js'
 import type { RedisConnection } from './redis/connection.js'
+import { FILL_MARKER_PREFIX } from './redis/scripts.js'
 
 /** What Redis holds for a key: its entry, if any, and its tags' current versions. */
 export interface L2Read {
   readonly entry: { header: EntryHeader; valueBytes: Uint8Array } | undefined
   /** True when bytes were there but were not an entry of ours: they have been deleted. */
   readonly corrupt: boolean
+  /** The tags' current versions, in the order asked; missing tags were given new ones. */
   readonly versions: readonly string[]
-  /** With a lock requested: taken for us, held by another instance, or not tried (the entry looked current). */
-  readonly lock: 'acquired' | 'held' | undefined
+  /**
+   * The key's fill lock: taken for us (the entry was missing and a lock was asked for), held by
+   * another instance (it is loading the entry), or neither (an entry is there, or none was asked).
+   */
+  readonly fill: 'acquired' | 'held' | undefined
 }
 
-/** Asks `read` to take the key's stampede lock in the same round trip, unless the entry looks current. */
-export interface LockRequest {
+/** Asks a read to take the key's fill lock if its entry is missing. */
+export interface FillRequest {
   readonly token: string
   readonly ttlMs: number
+}
+
+/** A lock an instance holds while it loads a key: the fill lock in the entry's key, or the refresh lock beside it. */
+export interface HeldLock {
+  readonly kind: 'fill' | 'refresh'
+  readonly token: string
 }
 
 export interface L2Options {
@@ -47,6 +60,8 @@ export class L2 {
   readonly #tagPrefix: string
   readonly #breaker: CircuitBreaker
   #connected: Promise<void> | undefined
+  /** Whether Redis takes `SET … NX GET` (7.0 and later), which lets a read create tags and take a fill lock. */
+  #setGet = true
 
   constructor(redis: RedisConnection, options: L2Options, hooks: Omit<CircuitBreakerHooks, 'probe'>) {
     this.#redis = redis
@@ -68,55 +83,74 @@ export class L2 {
   }
 
   /**
-   * Reads the entry and captures its tags' versions, creating any that are
-   * missing; with `lock`, also takes the stampede lock if the entry is missing
-   * or looks invalidated (standalone only: on a cluster the lock is another call).
+   * Reads the entry and its tags' current versions, creating versions for missing tags, in one
+   * round trip of plain commands sent in one socket write: the entry first, then the tags, so
+   * an entry whose versions match was not invalidated when it was read (versions only ever move
+   * to new unique ids). With `fillToken`, a missing entry is replaced by our fill lock in the same
+   * command (`SET … NX GET`, Redis 7.0 and later).
    */
-  async read(key: string, tags: readonly string[], freshVersion: string, lock?: LockRequest): Promise<L2Read> {
+  async read(key: string, tags: readonly string[], freshVersion: string, fill?: FillRequest): Promise<L2Read> {
     const entryKey = this.#entryPrefix + key
     const tagKeys = this.#tagKeys(tags)
-    const { tagTtlMs } = this.#options
-    let bytes: Buffer | null
-    let versions: string[]
-    let lockState: L2Read['lock']
-    if (this.#redis.isCluster) {
-      // Entries and tags live in different slots: two commands, sent together.
-      ;[bytes, versions] = await this.#timed(() =>
-        Promise.all([
-          this.#redis.client.getBuffer(entryKey),
-          this.#redis.commands.ormcacheTagsV1(tagKeys.length, ...tagKeys, freshVersion, tagTtlMs),
-        ]),
-      )
-    } else {
-      const reply = await this.#timed(() =>
-        this.#redis.commands.ormcacheReadV2Buffer(
-          2 + tagKeys.length,
-          entryKey,
-          this.#lockPrefix + key,
-          ...tagKeys,
-          freshVersion,
-          tagTtlMs,
-          lock?.token ?? '',
-          lock?.ttlMs ?? 0,
-        ),
-      )
-      const [entryBytes, lockReply, ...tagVersions] = reply
-      bytes = Buffer.isBuffer(entryBytes) ? entryBytes : null
-      lockState = lockReply === 1 ? 'acquired' : lockReply === 2 ? 'held' : undefined
-      versions = tagVersions.map((version) => String(version))
+    const fillLock =
+      fill === undefined || !this.#setGet ? undefined : { value: FILL_MARKER_PREFIX + fill.token, ttlMs: fill.ttlMs }
+    let reply: [Buffer | null, ...(string | null)[]]
+    try {
+      reply = await this.#timed(() => this.#sendRead(entryKey, tagKeys, freshVersion, fillLock))
+    } catch (error) {
+      // Redis before 7.0 refuses NX with GET: read with plain commands from now on.
+      if (!(this.#setGet && isSyntaxError(error))) throw error
+      this.#setGet = false
+      return this.read(key, tags, freshVersion, fill)
     }
-    if (bytes === null) return { entry: undefined, corrupt: false, versions, lock: lockState }
+    const [bytes, ...tagReplies] = reply
+    // `SET … NX GET` answers nil where it created the tag with the version we gave it; a plain
+    // read of a missing tag (Redis before 7.0) needs a script to create it.
+    const versions = this.#setGet
+      ? tagReplies.map((version, index) => version ?? `${freshVersion}.${index}`)
+      : tagReplies.every((version) => version !== null)
+        ? (tagReplies as string[])
+        : await this.#timed(() =>
+            this.#redis.commands.ormcacheTagsV2(tagKeys.length, ...tagKeys, freshVersion, this.#options.tagTtlMs),
+          )
+    if (bytes === null) {
+      return { entry: undefined, corrupt: false, versions, fill: fillLock === undefined ? undefined : 'acquired' }
+    }
+    if (bytes[0] === 0) return { entry: undefined, corrupt: false, versions, fill: 'held' }
     const entry = decodeEntry(bytes)
     if (entry === undefined || entry.valueBytes.byteLength > this.#options.maxEntryBytes) {
       await this.delete(key)
-      return { entry: undefined, corrupt: true, versions, lock: lockState }
+      return { entry: undefined, corrupt: true, versions, fill: undefined }
     }
-    return { entry, corrupt: false, versions, lock: lockState }
+    return { entry, corrupt: false, versions, fill: undefined }
+  }
+
+  /**
+   * Takes the key's fill lock if its entry is missing or not current at `versions`: 1 round trip,
+   * for a read that found a stale entry (or a Redis before 7.0, whose reads cannot take it).
+   * `current` means Redis found the entry current after all: read it again, or load unlocked.
+   */
+  async fill(
+    key: string,
+    token: string,
+    ttlMs: number,
+    versions: readonly string[],
+  ): Promise<'acquired' | 'held' | 'current'> {
+    const reply = await this.#timed(() =>
+      this.#redis.commands.ormcacheFillV1(1, this.#entryPrefix + key, FILL_MARKER_PREFIX + token, ttlMs, ...versions),
+    )
+    return reply === 1 ? 'acquired' : reply === 2 ? 'held' : 'current'
+  }
+
+  /** Takes the refresh lock of a key whose entry others keep serving meanwhile; false when another instance holds it. */
+  async lockRefresh(key: string, token: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#timed(() => this.#redis.client.set(this.#lockPrefix + key, token, 'PX', ttlMs, 'NX'))
+    return reply === 'OK'
   }
 
   /**
    * Stores the entry if its tags still have `versions`; false when an invalidation got there
-   * first. Either way, then releases the stampede lock `lockToken` holds, if any.
+   * first. Releases `lock` either way: a stored entry replaces the fill lock.
    */
   async store(
     key: string,
@@ -124,29 +158,32 @@ export class L2 {
     versions: readonly string[],
     bytes: Buffer,
     ttlMs: number,
-    lockToken?: string,
+    lock?: HeldLock,
   ): Promise<boolean> {
     const entryKey = this.#entryPrefix + key
     const tagKeys = this.#tagKeys(tags)
+    const { tagTtlMs } = this.#options
     if (this.#redis.isCluster) {
       // Not atomic across slots: an invalidation may land between the check and
       // the SET. Readers compare versions on every read, so such an entry is never served.
       const current = await this.#timed(() =>
-        this.#redis.commands.ormcacheMatchV1(tagKeys.length, ...tagKeys, ...versions),
+        this.#redis.commands.ormcacheMatchV2(tagKeys.length, ...tagKeys, ttlMs, tagTtlMs, ...versions),
       )
       if (current === 1) await this.#timed(() => this.#redis.client.set(entryKey, bytes, 'PX', ttlMs))
-      if (lockToken !== undefined) await this.unlock(key, lockToken)
+      if (lock !== undefined && (current !== 1 || lock.kind === 'refresh')) await this.unlock(key, lock)
       return current === 1
     }
     const stored = await this.#timed(() =>
-      this.#redis.commands.ormcacheStoreV2(
+      this.#redis.commands.ormcacheStoreV3(
         2 + tagKeys.length,
         entryKey,
         this.#lockPrefix + key,
         ...tagKeys,
         bytes,
         ttlMs,
-        lockToken ?? '',
+        lock?.kind === 'fill' ? FILL_MARKER_PREFIX + lock.token : '',
+        lock?.kind === 'refresh' ? lock.token : '',
+        tagTtlMs,
         ...versions,
       ),
     )
@@ -169,22 +206,51 @@ export class L2 {
     )
   }
 
-  /** Takes the key's stampede lock; false when another instance holds it. */
-  async lock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#timed(() => this.#redis.client.set(this.#lockPrefix + key, token, 'PX', ttlMs, 'NX'))
-    return reply === 'OK'
-  }
-
-  async isLocked(key: string): Promise<boolean> {
-    return (await this.#timed(() => this.#redis.client.exists(this.#lockPrefix + key))) === 1
-  }
-
-  async unlock(key: string, token: string): Promise<void> {
-    await this.#timed(() => this.#redis.commands.ormcacheUnlockV1(1, this.#lockPrefix + key, token))
+  /** Releases a lock this instance holds, if it still does. */
+  async unlock(key: string, lock: HeldLock): Promise<void> {
+    const [lockKey, value] =
+      lock.kind === 'fill'
+        ? [this.#entryPrefix + key, FILL_MARKER_PREFIX + lock.token]
+        : [this.#lockPrefix + key, lock.token]
+    await this.#timed(() => this.#redis.commands.ormcacheUnlockV1(1, lockKey, value))
   }
 
   close(): void {
     this.#breaker.stop()
+  }
+
+  /**
+   * The read's commands: on standalone Redis in one socket write (one system call, where each
+   * write costs tens of µs on a VM); on a cluster each to its node. Each tag is `SET … NX GET`,
+   * which returns its version or, for a missing tag, creates a fresh one in the same step; the
+   * entry likewise, with a fill lock to set.
+   */
+  #sendRead(
+    entryKey: string,
+    tagKeys: readonly string[],
+    freshVersion: string,
+    fillLock: { value: string; ttlMs: number } | undefined,
+  ): Promise<[Buffer | null, ...(string | null)[]]> {
+    const { client } = this.#redis
+    const { tagTtlMs } = this.#options
+    const socket = this.#redis.isCluster ? undefined : ((client as Redis).stream as Socket | undefined)
+    socket?.cork()
+    try {
+      const entry =
+        fillLock === undefined
+          ? client.getBuffer(entryKey)
+          : client.setBuffer(entryKey, fillLock.value, 'PX', fillLock.ttlMs, 'NX', 'GET')
+      const tags = this.#setGet
+        ? tagKeys.map((tagKey, index) => client.set(tagKey, `${freshVersion}.${index}`, 'PX', tagTtlMs, 'NX', 'GET'))
+        : [client.mget(...tagKeys).then((versions) => versions)]
+      return Promise.all([entry, ...tags]).then((replies) =>
+        this.#setGet
+          ? (replies as [Buffer | null, ...(string | null)[]])
+          : [replies[0] as Buffer | null, ...(replies[1] as (string | null)[])],
+      )
+    } finally {
+      socket?.uncork()
+    }
   }
 
   #tagKeys(tags: readonly string[]): string[] {
@@ -240,4 +306,8 @@ export class L2 {
     })
     return this.#connected
   }
+}
+
+function isSyntaxError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError' && /syntax error/i.test(error.message)
 }

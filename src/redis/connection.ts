@@ -9,10 +9,10 @@ type ScriptCall<R> = (numKeys: number, ...keysAndArgs: ScriptArg[]) => Promise<R
 
 /** The commands `defineCommand` adds for our scripts (ioredis adds a `…Buffer` twin of each). */
 export interface ScriptCommands {
-  ormcacheReadV2Buffer: ScriptCall<(Buffer | number | null)[]>
-  ormcacheTagsV1: ScriptCall<string[]>
-  ormcacheStoreV2: ScriptCall<number>
-  ormcacheMatchV1: ScriptCall<number>
+  ormcacheTagsV2: ScriptCall<string[]>
+  ormcacheFillV1: ScriptCall<number>
+  ormcacheStoreV3: ScriptCall<number>
+  ormcacheMatchV2: ScriptCall<number>
   ormcacheInvalidateV1: ScriptCall<number>
   ormcacheUnlockV1: ScriptCall<number>
 }

@@ -4,12 +4,20 @@
  * version so two releases sharing a client cannot run each other's script.
  *
  * Data layout (prefix `p`):
- *   p:e:<key>        an entry: msgpack header (tags, their versions, expiry) + msgpack value
- *   p:l:<key>        the stampede lock of a key: a random token, with a short PX
+ *   p:e:<key>        an entry: msgpack header (tags, their versions, expiry) + msgpack value;
+ *                    or, while one instance loads it, that instance's fill lock: a NUL byte,
+ *                    then `fill:` and a random token, with a short PX
+ *   p:l:<key>        the refresh lock of a key an instance renews while others keep serving it
  *   p:bus            pub/sub channel of invalidations (JSON: sender id and tags)
  *   {p}:t:<tag>      a tag's current version: a unique id, replaced on every invalidation.
  *                    All tags of a prefix share one cluster slot, through the `{p}` hash tag,
  *                    so one script can read or replace any set of them.
+ *
+ * The read path uses no Lua: a read is one plain command for the entry and one per tag, sent in
+ * one socket write. Lua costs several times a native command in Redis (measured here: an empty
+ * script 7 µs, a GET 1.6 µs; each `redis.call` 2–3 µs more), and an entry's bytes copied into Lua
+ * and back cost more than the rest of a read. Scripts remain where atomicity is needed: storing
+ * against captured versions, invalidating, taking a fill lock over a stale entry, unlocking.
  *
  * Stale sets are prevented with versioned tags (Hibernate's put-from-load
  * validator) rather than leases (Facebook's memcache): a load captures its
@@ -24,100 +32,99 @@
  * Every entry also depends on the tag `*`, which `invalidateAll` replaces.
  */
 
-// Current version of each tag in KEYS[first..], creating missing ones. Shared by READ and TAGS.
-const TAG_VERSIONS_LUA = `
-local function tag_versions(first, fresh, ttl)
-  local versions = {}
-  for i = first, #KEYS do
-    local version = redis.call('GET', KEYS[i])
-    if not version then
-      version = fresh .. '.' .. i
-      redis.call('SET', KEYS[i], version, 'PX', ttl)
-    elseif redis.call('PTTL', KEYS[i]) < ttl / 2 then
-      -- Keep tags alive while entries depend on them; an expired tag only costs misses.
-      redis.call('PEXPIRE', KEYS[i], ttl)
-    end
-    versions[#versions + 1] = version
-  end
-  return versions
-end
-`
+/** What a fill lock's value starts with: no entry does (an entry starts with a msgpack array). */
+export const FILL_MARKER_PREFIX = '\u0000fill:'
 
 /**
- * READ — an entry, its tags' current versions and, for a caller about to load,
- * the stampede lock, in one round trip (standalone Redis), so a miss costs no
- * more round trips before its database query than a hit.
- * KEYS[1] entry, KEYS[2] lock, KEYS[3..] tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms,
- * ARGV[3] a lock token ('' to leave the lock alone), ARGV[4] lock TTL in ms.
- * Returns { entry or false, lock, version of KEYS[3], version of KEYS[4], … } where lock is
- * 0 (not tried: no token, or the entry looks current), 1 (taken with the token), 2 (held by another).
- *
- * Whether the entry is current is only estimated here, by finding each current version in the
- * entry's header bytes; the caller decides from the decoded header. A wrong estimate costs a lock
- * taken and released, or one more round trip for it, never a stale answer.
+ * TAGS — the tags' current versions, creating missing ones, for Redis before 7.0, where a read
+ * cannot create them with `SET … NX GET`. KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL
+ * in ms. Returns the versions in KEYS order.
  */
-export const READ_SCRIPT = `${TAG_VERSIONS_LUA}
-local entry = redis.call('GET', KEYS[1])
-local versions = tag_versions(3, ARGV[1], tonumber(ARGV[2]))
-local lock = 0
-if ARGV[3] ~= '' then
-  local current = entry ~= false
-  if current then
-    -- The header, which holds the versions, comes first; 4 KiB covers any usual tag list.
-    local head = string.sub(entry, 1, 4096)
-    for i = 1, #versions do
-      if not string.find(head, versions[i], 1, true) then
-        current = false
-        break
-      end
-    end
+export const TAGS_SCRIPT = `
+local versions = {}
+for i = 1, #KEYS do
+  local version = redis.call('GET', KEYS[i])
+  if not version then
+    version = ARGV[1] .. '.' .. i
+    redis.call('SET', KEYS[i], version, 'PX', ARGV[2])
   end
-  if not current then
-    if redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4], 'NX') then lock = 1 else lock = 2 end
-  end
+  versions[#versions + 1] = version
 end
-table.insert(versions, 1, lock)
-table.insert(versions, 1, entry)
 return versions
 `
 
 /**
- * TAGS — the tags' current versions (Redis Cluster, where entries live in other slots than tags).
- * KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms. Returns the versions in KEYS order.
+ * FILL — takes a key's fill lock when its entry is missing or no longer current (one of the
+ * given versions, the tags' current ones, is not in its header, which comes first: 4 KiB covers
+ * any usual tag list). A stale entry is replaced by the lock: readers then wait for the loader's
+ * entry instead of loading too. KEYS[1] entry; ARGV[1] the lock's value, ARGV[2] its TTL in ms,
+ * ARGV[3..] the tags' current versions. Returns 1 (taken), 2 (another instance's lock is there)
+ * or 0 (the entry looks current: read it again).
  */
-export const TAGS_SCRIPT = `${TAG_VERSIONS_LUA}
-return tag_versions(1, ARGV[1], tonumber(ARGV[2]))
+export const FILL_SCRIPT = `
+local head = redis.call('GETRANGE', KEYS[1], 0, 4095)
+if head == '' then
+  if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+  return 2
+end
+if string.byte(head, 1) == 0 then return 2 end
+for i = 3, #ARGV do
+  if not string.find(head, ARGV[i], 1, true) then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
+  end
+end
+return 0
 `
 
 /**
  * STORE — sets the entry only if every tag still has the version captured before
- * the load, so a load that raced an invalidation leaves nothing behind; then
- * releases the loader's stampede lock, if it still holds our token, in the same
- * round trip: the waiters' next poll finds the entry (or the lock gone) at once.
- * KEYS[1] entry, KEYS[2] lock, KEYS[3..] tags; ARGV[1] entry bytes, ARGV[2] entry TTL in ms,
- * ARGV[3] lock token ('' when we hold none), ARGV[4..] the captured versions in KEYS order.
+ * the load, so a load that raced an invalidation leaves nothing behind, and keeps those tags
+ * alive at least as long as the entry (tags are renewed here, once per load, not on every read).
+ * A refused store removes the loader's fill lock, if it is still there; either way the loader's
+ * refresh lock is released. Waiters find the entry, or no lock, at their next poll.
+ * KEYS[1] entry, KEYS[2] refresh lock, KEYS[3..] tags; ARGV[1] entry bytes, ARGV[2] entry TTL in
+ * ms, ARGV[3] the fill lock's value ('' when none), ARGV[4] the refresh lock's token ('' when
+ * none), ARGV[5] tag TTL in ms, ARGV[6..] the captured versions in KEYS order.
  * Returns 1 if stored, 0 if a tag moved on.
  */
 export const STORE_SCRIPT = `
 local stored = 1
 for i = 3, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[i + 1] then
+  if redis.call('GET', KEYS[i]) ~= ARGV[i + 3] then
     stored = 0
     break
   end
 end
-if stored == 1 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+if stored == 1 then
+  local entry_ttl = tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', entry_ttl)
+  local keep = math.max(entry_ttl, tonumber(ARGV[5]))
+  for i = 3, #KEYS do
+    local left = redis.call('PTTL', KEYS[i])
+    if left < entry_ttl or left < keep / 2 then redis.call('PEXPIRE', KEYS[i], keep) end
+  end
+elseif ARGV[3] ~= '' and redis.call('GET', KEYS[1]) == ARGV[3] then
+  redis.call('DEL', KEYS[1])
+end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 return stored
 `
 
 /**
- * MATCH — 1 if every tag still has the given version (Redis Cluster, before a plain SET of the entry).
- * KEYS tags; ARGV the captured versions in KEYS order.
+ * MATCH — 1 if every tag still has the given version (Redis Cluster, before a plain SET of the
+ * entry), renewing the tags as STORE does. KEYS tags; ARGV[1] entry TTL in ms, ARGV[2] tag TTL
+ * in ms, ARGV[3..] the captured versions in KEYS order.
  */
 export const MATCH_SCRIPT = `
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[i] then return 0 end
+  if redis.call('GET', KEYS[i]) ~= ARGV[i + 2] then return 0 end
+end
+local entry_ttl = tonumber(ARGV[1])
+local keep = math.max(entry_ttl, tonumber(ARGV[2]))
+for i = 1, #KEYS do
+  local left = redis.call('PTTL', KEYS[i])
+  if left < entry_ttl or left < keep / 2 then redis.call('PEXPIRE', KEYS[i], keep) end
 end
 return 1
 `
@@ -138,9 +145,9 @@ return #KEYS
 `
 
 /**
- * UNLOCK — deletes the stampede lock only if it still holds our token: after
- * our lock expired and another instance took it, we must not release theirs.
- * KEYS[1] lock; ARGV[1] token. Returns 1 if released.
+ * UNLOCK — deletes a lock (a fill lock in the entry's key, or a refresh lock) only if it still
+ * holds our value: after ours expired and another instance took it, we must not release theirs.
+ * KEYS[1] lock; ARGV[1] its value. Returns 1 if released.
  */
 export const UNLOCK_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -150,10 +157,10 @@ return 0
 `
 
 export const SCRIPTS = {
-  ormcacheReadV2: READ_SCRIPT,
-  ormcacheTagsV1: TAGS_SCRIPT,
-  ormcacheStoreV2: STORE_SCRIPT,
-  ormcacheMatchV1: MATCH_SCRIPT,
+  ormcacheTagsV2: TAGS_SCRIPT,
+  ormcacheFillV1: FILL_SCRIPT,
+  ormcacheStoreV3: STORE_SCRIPT,
+  ormcacheMatchV2: MATCH_SCRIPT,
   ormcacheInvalidateV1: INVALIDATE_SCRIPT,
   ormcacheUnlockV1: UNLOCK_SCRIPT,
 } as const

@@ -154,7 +154,7 @@ subscribe('ormcache:load', (message) => {
   if (!dieAtNextLoad || dying || prefix !== config.prefix) return
   dying = true
   flush()
-  send({ type: 'dying', lockKey: `${config.prefix}:l:${key}`, at: now(), inFlight: [...inFlight] })
+  send({ type: 'dying', lockKey: `${config.prefix}:e:${key}`, at: now(), inFlight: [...inFlight] })
   process.kill(process.pid, 'SIGKILL')
 })
 

@@ -269,7 +269,7 @@ export function defineEngineSuite(target: RedisTarget): void {
         () => new Promise<string>((resolve) => (release = () => resolve('from the stuck holder'))),
       )
       const admin = await redis.admin()
-      await until(async () => (await admin.exists(`${prefix}:l:hot`)) === 1, 'the holder to take the lock')
+      await until(async () => (await admin.getBuffer(`${prefix}:e:hot`))?.[0] === 0, 'the holder to take the fill lock')
       let takeovers = 0
       const results = await Promise.all(
         others.map((instance) =>

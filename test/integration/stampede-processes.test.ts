@@ -74,7 +74,8 @@ describe('stampede across processes', () => {
     try {
       // Midway: it holds the lock and its query has reached the database.
       await until(async () => (await admin.get(`${prefix}:db-queries`)) === '1', 'the holder to be loading')
-      expect(await admin.exists(`${prefix}:l:hot`)).toBe(1)
+      // Its fill lock, in the entry's key.
+      expect((await admin.getBuffer(`${prefix}:e:hot`))?.[0]).toBe(0)
       holder.process.kill('SIGKILL')
       const done = await Promise.all(others.map((worker) => run(worker, { calls: 50, loadMs: 20 })))
       // The killed holder's query, then one by whoever took over its expired lock.
