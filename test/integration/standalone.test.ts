@@ -2,7 +2,6 @@ import { Redis } from 'ioredis'
 import { describe, expect, test, vi } from 'vitest'
 import { createCache } from '../../src/index.js'
 import { redisCaches, sharedRedis, TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
-import { until } from '../fixtures/wait.js'
 import { redisUrl } from '../helpers/services.js'
 import { defineEngineSuite } from './engine-suite.js'
 

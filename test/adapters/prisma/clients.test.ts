@@ -4,7 +4,6 @@ import { connect } from 'node:net'
 import type { Redis } from 'ioredis'
 import { describe, expect, test } from 'vitest'
 import { until } from '../../fixtures/wait.js'
-import { countKeys } from '../../helpers/prefix.js'
 import { redisUrl } from '../../helpers/services.js'
 import { cacheConnected, usePrismaFixture } from './fixture.js'
 
