@@ -3,9 +3,13 @@ export type { Duration } from './duration.js'
 export {
   CacheClosedError,
   InvalidOptionError,
+  InvalidUsageError,
   OrmCacheError,
   type OrmCacheErrorCode,
+  RedisUnavailableError,
+  SchemaParseError,
   UnkeyableArgsError,
+  UnsupportedOrmError,
 } from './errors.js'
 export { hashArgs } from './keys.js'
 export type { CacheOptions, L1Options } from './options.js'

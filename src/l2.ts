@@ -1,5 +1,6 @@
 import { CircuitBreaker, type CircuitBreakerHooks } from './circuit-breaker.js'
 import { decodeEntry, type EntryHeader } from './codec.js'
+import { RedisUnavailableError } from './errors.js'
 import type { RedisConnection } from './redis/connection.js'
 
 /** What Redis holds for a key: its entry, if any, and its tags' current versions. */
@@ -25,13 +26,6 @@ export interface L2Options {
   readonly maxEntryBytes: number
   /** The pub/sub channel the invalidation script publishes on. */
   readonly channel: string
-}
-
-export class RedisUnavailableError extends Error {
-  constructor(reason: string) {
-    super(`ormcache: Redis unavailable: ${reason}`)
-    this.name = 'RedisUnavailableError'
-  }
 }
 
 /**

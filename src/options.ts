@@ -181,6 +181,7 @@ function validateRedis(redis: unknown): CacheOptions['redis'] {
         redis,
       )
     }
+    if (redis !== undefined) checkRedisUrl(redis, 'redis')
     return redis
   }
   if (redis !== null && typeof redis === 'object' && !Array.isArray(redis)) return redis as CacheOptions['redis']
@@ -189,6 +190,27 @@ function validateRedis(redis: unknown): CacheOptions['redis'] {
     'a redis:// or rediss:// URL, ioredis options, or an ioredis Redis/Cluster',
     redis,
   )
+}
+
+/**
+ * Fails on a URL ioredis would throw on when the cache connects (a bad port, a
+ * stray `%` in the password), so it fails here, naming the option. The URL is
+ * not shown, nor kept as the error's `cause` (URL errors carry their input): it may hold a password.
+ */
+export function checkRedisUrl(url: string, option: string): URL {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+    decodeURIComponent(parsed.username)
+    decodeURIComponent(parsed.password)
+  } catch {
+    throw new InvalidOptionError(
+      option,
+      'a well-formed redis:// or rediss:// URL (host, port, percent-encoded user and password)',
+      'a malformed URL',
+    )
+  }
+  return parsed
 }
 
 function positiveInteger(value: unknown, option: string): number {

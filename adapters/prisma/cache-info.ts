@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { CacheOrigin as EngineOrigin } from '../../src/cache.js'
+import { InvalidOptionError, InvalidUsageError } from '../../src/errors.js'
 
 /**
  * Where one read's result came from: this process's memory (`'l1'`), Redis
@@ -32,15 +33,20 @@ export class CacheInfoRecorder {
   readonly #storage = new AsyncLocalStorage<CacheInfo[]>()
 
   async withInfo<T>(read: () => PromiseLike<T>): Promise<WithCacheInfo<T>> {
-    if (typeof read !== 'function')
-      throw new TypeError('ormcache: $cache.withInfo takes a function that makes one read')
+    if (typeof read !== 'function') {
+      throw new InvalidOptionError(
+        'read',
+        'a function that makes one read: withInfo(() => prisma.user.findMany())',
+        read,
+      )
+    }
     const seen: CacheInfo[] = []
     // Prisma's queries start when awaited, so the await must happen inside the store.
     const data = await this.#storage.run(seen, async () => await read())
     const [info] = seen
     if (info === undefined || seen.length > 1) {
-      throw new TypeError(
-        `ormcache: $cache.withInfo reports on exactly one read (a model read or $cache.queryRaw); this callback made ${seen.length}`,
+      throw new InvalidUsageError(
+        `$cache.withInfo reports on exactly one read (a model read or $cache.queryRaw); this callback made ${seen.length}: call withInfo once per read`,
       )
     }
     return { data, info }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Prisma } from '@prisma/client/extension'
 import type { Sql } from '@prisma/client/runtime/client'
-import { UnkeyableArgsError } from '../../src/errors.js'
+import { InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import type { CacheStats } from '../../src/stats.js'
 import { analyzeSql } from '../sql/effect.js'
@@ -105,7 +105,9 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
         const { tags, ttl, swr } = checkRawQueryOptions(options)
         const text = sqlText(query)
         if (text === undefined || analyzeSql(text).kind !== 'read') {
-          throw new TypeError('ormcache: $cache.queryRaw caches one read (SELECT) statement only')
+          throw new InvalidUsageError(
+            '$cache.queryRaw caches one read statement only (a SELECT, or a WITH that writes nothing); run writes with $executeRaw',
+          )
         }
         const load = () => Promise.resolve(internals.queryRaw.call(client, query) as PromiseLike<T>)
         const sortedTags = [...new Set(tags)].sort()

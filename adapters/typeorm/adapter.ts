@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { DataSource } from 'typeorm'
 import { type Cache, createCache } from '../../src/cache.js'
-import { CacheClosedError } from '../../src/errors.js'
+import { CacheClosedError, InvalidUsageError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
 import type { Dialect } from '../sql/lexer.js'
 import { Analyzer } from './analyzer.js'
@@ -107,8 +107,11 @@ export class TypeormCacheAdapter implements RunnerContext {
 
   stats(): CacheStats {
     const stats = (this.#engine ?? this.#closed)?.stats()
-    if (stats === undefined)
-      throw new Error('ormcache: the DataSource has not been initialized yet; stats() has nothing to report')
+    if (stats === undefined) {
+      throw new InvalidUsageError(
+        'the DataSource has not been initialized yet; call stats() after `await dataSource.initialize()`',
+      )
+    }
     return stats
   }
 

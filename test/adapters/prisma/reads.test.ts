@@ -1,7 +1,7 @@
 import { Decimal } from '@prisma/client/runtime/client'
 import { describe, expect, test } from 'vitest'
 import { prismaCache } from '../../../adapters/prisma/index.js'
-import { InvalidOptionError } from '../../../src/errors.js'
+import { InvalidOptionError, InvalidUsageError } from '../../../src/errors.js'
 import { sameClassesDeep } from '../../fixtures/values.js'
 import { until } from '../../fixtures/wait.js'
 import { redisUrl } from '../../helpers/services.js'
@@ -312,8 +312,9 @@ describe('$cache.withInfo', () => {
       prisma.$cache.withInfo(() => Promise.all([prisma.user.findMany(), prisma.user.count()])),
     ).rejects.toThrow(/made 2/)
     await expect(prisma.$cache.withInfo(() => prisma.user.create({ data: { email: 'b@x.test' } }))).rejects.toThrow(
-      TypeError,
+      InvalidUsageError,
     )
+    await expect(prisma.$cache.withInfo(prisma.user.findMany() as never)).rejects.toThrow(InvalidOptionError)
   })
 })
 
