@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { CacheOrigin as EngineOrigin } from '../../src/cache.js'
+import type { ServedOrigin } from '../../src/cache.js'
 import { InvalidOptionError, InvalidUsageError } from '../../src/errors.js'
 
 /**
@@ -7,7 +7,7 @@ import { InvalidOptionError, InvalidUsageError } from '../../src/errors.js'
  * (`'l2'`), an entry past its TTL served while it refreshes (`'stale'`, with
  * `swr`), the database on a miss (`'database'`), or the database with the cache
  * not consulted at all (`'bypass'`: `cache: false`, a transaction, a model set to
- * `false`, `mode: 'explicit'` without a `cache` option, a view).
+ * `false`, `queries: 'explicit'` without a `cache` option, a view).
  */
 export type CacheOrigin = 'l1' | 'l2' | 'stale' | 'database' | 'bypass'
 
@@ -60,7 +60,7 @@ export class CacheInfoRecorder {
 
 /** A callback for the engine's `onServed` that records into `seen`. */
 export function recordServed(seen: CacheInfo[], key: string) {
-  return (origin: EngineOrigin, expiresAt: number | undefined): void => {
+  return (origin: ServedOrigin, expiresAt: number | undefined): void => {
     if (origin === 'loader') seen.push({ origin: 'database', key })
     else seen.push({ origin, key, ...(expiresAt !== undefined && { ttl: expiresAt - Date.now() }) })
   }

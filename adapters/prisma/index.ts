@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { Prisma } from '@prisma/client/extension'
 import type { Sql } from '@prisma/client/runtime/client'
-import { InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
+import type { InvalidateOptions } from '../../src/cache.js'
+import { InvalidOptionError, InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import type { CacheStats } from '../../src/stats.js'
 import { analyzeSql } from '../sql/effect.js'
@@ -24,6 +25,7 @@ import { type ParsedModel, parseSchema } from './schema-parser.js'
 import { TransactionTracker } from './transactions.js'
 import type { CachedReadMethods } from './types.js'
 
+export type { CachedQueries } from '../../src/scoped-settings.js'
 export type { CacheInfo, CacheOrigin, WithCacheInfo } from './cache-info.js'
 export { READ_OPERATIONS, WRITE_OPERATIONS } from './operations.js'
 export type {
@@ -37,8 +39,13 @@ export type { CacheArg, CachedFluentApi, CachedReadMethods } from './types.js'
 
 /** `prisma.$cache`: the cache behind an extended client. */
 export interface PrismaCacheClient {
-  /** Makes every cached read carrying one of `tags` a miss (model names are tags too: `'User'`). */
-  invalidate(options: { tags: readonly string[] }): Promise<void>
+  /**
+   * Makes every cached read carrying one of `tags` a miss, here and in every
+   * instance sharing the Redis (model names are tags too: `{ tags: ['User'] }`).
+   */
+  invalidate(options: InvalidateOptions): Promise<void>
+  /** Makes every cached read a miss: every entry under this client's `prefix`, here and in every instance. */
+  invalidateAll(): Promise<void>
   stats(): CacheStats
   /**
    * A raw read, cached under the tags given: `$queryRaw` itself is never
@@ -88,7 +95,7 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
       transactions,
       info,
       models: resolved.models,
-      explicit: resolved.mode === 'explicit',
+      explicit: resolved.queries === 'explicit',
       namespace: namespaceOf(
         internals.inlineSchema ?? JSON.stringify(internals.runtimeDataModel),
         internals.globalOmit,
@@ -98,7 +105,14 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     }
 
     const $cache: PrismaCacheClient = {
-      invalidate: ({ tags }) => cache.invalidate(tags),
+      invalidate: (options) => {
+        const tags = (options as Partial<InvalidateOptions> | null)?.tags
+        if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
+          return Promise.reject(new InvalidOptionError('tags', 'an array of non-empty strings', tags))
+        }
+        return cache.invalidate(tags)
+      },
+      invalidateAll: () => cache.invalidateAll(),
       stats: () => cache.stats(),
       withInfo: (read) => info.withInfo(read),
       async queryRaw<T>(query: Sql, options: RawQueryCacheOptions): Promise<T> {

@@ -88,7 +88,7 @@ export class TypeormCacheAdapter implements RunnerContext {
     if (engine === undefined) return
     try {
       if (tags === 'all') await engine.invalidateAll()
-      else if (tags.length > 0) await engine.invalidate([...new Set(tags)])
+      else if (tags.length > 0) await engine.invalidate({ tags: [...new Set(tags)] })
     } catch (error) {
       // destroy() raced the write: this process serves nothing from the cache any more.
       if (!(error instanceof CacheClosedError)) throw error

@@ -1,7 +1,7 @@
 import type { RedisOptions } from 'ioredis'
 import { InvalidOptionError } from '../../src/errors.js'
 import { checkRedisUrl } from '../../src/options.js'
-import { isPlainObject } from '../../src/scoped-settings.js'
+import { type CachedQueries, isPlainObject } from '../../src/scoped-settings.js'
 
 /**
  * What the DataSource's own `cache` option asks of ormcache, once translated.
@@ -10,7 +10,7 @@ import { isPlainObject } from '../../src/scoped-settings.js'
  */
 export interface BuiltinCacheRequest {
   /** From `alwaysEnabled`. */
-  readonly queries?: 'all' | 'explicit'
+  readonly queries?: CachedQueries
   /** From `duration`, in milliseconds. */
   readonly ttl?: number
   /**

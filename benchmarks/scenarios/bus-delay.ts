@@ -22,7 +22,7 @@ export async function busDelayScenario(run: Run, redisUrl: string): Promise<void
     for (let i = 0; i < rounds; i++) {
       const arrived = once(receiver, 'message')
       const sentAt = performance.timeOrigin + performance.now()
-      await sender.invalidate([`t${i}`])
+      await sender.invalidate({ tags: [`t${i}`] })
       const [{ at }] = (await arrived) as [{ at: number }]
       delays.push((at - sentAt) * 1_000)
     }

@@ -101,7 +101,7 @@ describe('throw sites', () => {
   test('a closed cache, unkeyable arguments, tags outside an array', async () => {
     const cache = createCache()
     expect(() => ormcache.hashArgs({ where: () => 1 })).toThrow(UnkeyableArgsError)
-    await expect(cache.invalidate('User' as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
+    await expect(cache.invalidate({ tags: 'User' as never })).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
     await cache.close()
     await expect(cache.getOrLoad('k', [], () => 1)).rejects.toThrow(CacheClosedError)
   })
