@@ -99,6 +99,9 @@ export interface ResolvedOptions {
   readonly tagTtlMs: number
 }
 
+/** The `prefix` when none is given. */
+export const DEFAULT_PREFIX = 'ormcache'
+
 const KNOWN_OPTIONS = new Set<string>([
   'redis',
   'prefix',
@@ -123,7 +126,7 @@ export function resolveOptions(options: CacheOptions = {}, adapterOptions: reado
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
   // An adapter takes its own options off first, but they belong in the list a typo is shown.
   rejectUnknown(options, new Set([...KNOWN_OPTIONS, ...adapterOptions]), '')
-  const prefix = options.prefix ?? 'ormcache'
+  const prefix = options.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
     throw new InvalidOptionError('prefix', '1 to 64 characters from A-Z a-z 0-9 _ . -', prefix)
   }

@@ -4,6 +4,7 @@ import type { Sql } from '@prisma/client/runtime/client'
 import type { InvalidateOptions } from '../../src/cache.js'
 import { InvalidOptionError, InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
+import { DEFAULT_PREFIX } from '../../src/options.js'
 import type { CacheStats } from '../../src/stats.js'
 import { analyzeSql } from '../sql/effect.js'
 import { CacheHandle } from './cache-handle.js'
@@ -21,7 +22,7 @@ import {
 } from './options.js'
 import { sqlText } from './raw.js'
 import { RelationGraph } from './relations.js'
-import { type ParsedModel, parseSchema } from './schema-parser.js'
+import { readSchema } from './schema-fallback.js'
 import { TransactionTracker } from './transactions.js'
 import type { CachedReadMethods } from './types.js'
 
@@ -37,6 +38,16 @@ export type {
 } from './options.js'
 export type { CacheArg, CachedFluentApi, CachedReadMethods } from './types.js'
 
+/** What `prisma.$cache.stats()` returns: the engine's counters and one of the adapter's. */
+export interface PrismaCacheStats extends CacheStats {
+  /**
+   * 1 when this client's schema could not be read and invalidation fell back to
+   * coarser rules (more invalidated, fewer hits); 0 otherwise. Also a process
+   * warning (`ORMCACHE_SCHEMA_FALLBACK`) and an `ormcache:schema-fallback` event.
+   */
+  schemaFallbacks: number
+}
+
 /** `prisma.$cache`: the cache behind an extended client. */
 export interface PrismaCacheClient {
   /**
@@ -46,7 +57,7 @@ export interface PrismaCacheClient {
   invalidate(options: InvalidateOptions): Promise<void>
   /** Makes every cached read a miss: every entry under this client's `prefix`, here and in every instance. */
   invalidateAll(): Promise<void>
-  stats(): CacheStats
+  stats(): PrismaCacheStats
   /**
    * A raw read, cached under the tags given: `$queryRaw` itself is never
    * cached, since which tables a query reads is not known. Only one SELECT
@@ -80,11 +91,9 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
   registerPrismaCodec()
   return Prisma.defineExtension((client) => {
     const internals = readClientInternals(client)
-    const graph = new RelationGraph(
-      internals.runtimeDataModel,
-      parseOrUndefined(internals.inlineSchema),
-      internals.provider,
-    )
+    const parsed = readSchema(internals.inlineSchema, resolved.cache.prefix ?? DEFAULT_PREFIX)
+    const schemaFallbacks = parsed === undefined ? 1 : 0
+    const graph = new RelationGraph(internals.runtimeDataModel, parsed, internals.provider)
     checkModelNames(resolved.models, graph.modelNames)
     const cache = new CacheHandle(resolved.cache)
     const transactions = new TransactionTracker((tags) => cache.invalidate(tags))
@@ -113,7 +122,7 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
         return cache.invalidate(tags)
       },
       invalidateAll: () => cache.invalidateAll(),
-      stats: () => cache.stats(),
+      stats: () => ({ ...cache.stats(), schemaFallbacks }),
       withInfo: (read) => info.withInfo(read),
       async queryRaw<T>(query: Sql, options: RawQueryCacheOptions): Promise<T> {
         const { tags, ttl, swr } = checkRawQueryOptions(options)
@@ -183,16 +192,6 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     const returned = internals.unextended ? withFastReads(extended, context) : extended
     return returned as unknown as ReturnType<typeof declareReads>
   })
-}
-
-function parseOrUndefined(schema: string | undefined): ParsedModel[] | undefined {
-  if (schema === undefined) return undefined
-  try {
-    return parseSchema(schema)
-  } catch {
-    // Without the parsed schema the graph falls back to rules that invalidate more, never less.
-    return undefined
-  }
 }
 
 function namespaceOf(schema: string, globalOmit: unknown): string {

@@ -9,6 +9,7 @@ import type {
   CachedQueries as PrismaCachedQueries,
   PrismaCacheMode,
   PrismaCacheOptions,
+  PrismaCacheStats,
 } from '../../adapters/prisma/index.js'
 import type * as TypeormEntry from '../../adapters/typeorm/index.js'
 import type {
@@ -95,8 +96,11 @@ function speaksOneVocabulary(
   expectTypeOf(prismaOptions.mode).toEqualTypeOf<PrismaCachedQueries | undefined>()
   expectTypeOf<PrismaCacheMode>().toEqualTypeOf<PrismaCachedQueries>()
 
+  // Stats: the engine's counters, plus the Prisma adapter's one.
   expectTypeOf(typeorm.stats()).toEqualTypeOf<CacheStats>()
-  expectTypeOf(prisma.stats()).toEqualTypeOf<CacheStats>()
+  expectTypeOf(prisma.stats()).toEqualTypeOf<PrismaCacheStats>()
+  expectTypeOf(prisma.stats()).toMatchTypeOf<CacheStats>()
+  expectTypeOf(prisma.stats().schemaFallbacks).toEqualTypeOf<number>()
 }
 
 function hasOneOrigin() {
