@@ -35,8 +35,8 @@ export function readSchema(text: string | undefined, prefix: string): ParsedMode
     warned.add(schemaHash)
     process.emitWarning(
       `${error.message}. ormcache/prisma falls back to coarser invalidation for this schema: a write invalidates ` +
-        'every model related to the one it changes, reads by primary key get no row tags, and views are not told ' +
-        'apart from tables. Counted in `$cache.stats().schemaFallbacks`.',
+        'every model related to the one it changes, reads by primary key get no row tags, and views cannot be told ' +
+        'from tables (their reads are cached until their TTL). Counted in `$cache.stats().schemaFallbacks`.',
       { type: 'OrmCacheWarning', code: SCHEMA_FALLBACK_WARNING },
     )
   }
