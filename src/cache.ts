@@ -19,20 +19,13 @@ export interface GetOrLoadOptions {
   ttl?: Duration
   /** How long after that it may be served while it refreshes; overrides the cache's `swr`. */
   swr?: Duration
-  /**
-   * Told, before the returned promise resolves, where the value came from and,
-   * for a cached one, when that entry expires (ms since the epoch). For debugging
-   * and benchmarks: without it a hit does no extra work.
-   */
-  onServed?: (origin: CacheOrigin, expiresAt: number | undefined) => void
 }
 
-/**
- * Where `getOrLoad` found a value: this process's memory, Redis, an entry past
- * its TTL served while it refreshes (`swr`), or the loader (this caller's run
- * or a concurrent caller's that it joined).
- */
-export type CacheOrigin = 'l1' | 'l2' | 'stale' | 'loader'
+/** What `invalidate` makes a miss: the shape `prisma.$cache` and TypeORM's `cacheOf()` take too. */
+export interface InvalidateOptions {
+  /** Every entry carrying one of these tags. */
+  tags: readonly string[]
+}
 
 export interface Cache {
   /**
@@ -47,15 +40,15 @@ export interface Cache {
     options?: GetOrLoadOptions,
   ): Promise<T>
   /**
-   * The value of a fresh in-process entry for `key`, without waiting, or
-   * undefined; a hit is counted as `getOrLoad` would count it. For adapters
-   * answering before their ORM's pipeline: `key` must determine its tags.
-   */
-  peek(key: string): { readonly value: unknown; readonly expiresAt: number } | undefined
-  /**
    * Makes every entry carrying one of `tags` a miss, here and in every instance
    * sharing the Redis. When it resolves, this process's next read loads fresh;
    * other instances' memory follows within the pub/sub delay.
+   * @example await cache.invalidate({ tags: ['User:1'] })
+   */
+  invalidate(options: InvalidateOptions): Promise<void>
+  /**
+   * The tags as an array, the engine's form before 1.0.
+   * @deprecated Pass `{ tags }`, as `prisma.$cache` and `cacheOf()` take it: `cache.invalidate({ tags: ['User:1'] })`.
    */
   invalidate(tags: readonly string[]): Promise<void>
   /** Makes every entry a miss, as `invalidate` does for tags: for writes whose reach cannot be told. */
@@ -65,7 +58,51 @@ export interface Cache {
   close(): Promise<void>
 }
 
+/**
+ * Where `getOrLoad` found a value: this process's memory, Redis, an entry past
+ * its TTL served while it refreshes (`swr`), or the loader (this caller's run
+ * or a concurrent caller's that it joined). The adapters turn it into the
+ * public `CacheOrigin` of `withInfo`.
+ */
+export type ServedOrigin = 'l1' | 'l2' | 'stale' | 'loader'
+
+/** `getOrLoad` options only the adapters pass; not part of the public `GetOrLoadOptions`. */
+export interface AdapterLoadOptions extends GetOrLoadOptions {
+  /**
+   * Told, before the returned promise resolves, where the value came from and,
+   * for a cached one, when that entry expires (ms since the epoch). For
+   * `withInfo` and benchmarks: without it a hit does no extra work.
+   */
+  onServed?: (origin: ServedOrigin, expiresAt: number | undefined) => void
+}
+
+/**
+ * The engine as the adapters use it: the public `Cache` plus the hooks an
+ * adapter needs to answer before its ORM's pipeline and to report origins.
+ * Kept off the public types (`src/index.ts` does not export it) so that they
+ * can change without a major version.
+ */
+export interface AdapterCache extends Cache {
+  getOrLoad<T>(
+    key: string,
+    tags: readonly string[],
+    loader: () => T | Promise<T>,
+    options?: AdapterLoadOptions,
+  ): Promise<T>
+  /**
+   * The value of a fresh in-process entry for `key`, without waiting, or
+   * undefined; a hit is counted as `getOrLoad` would count it. For adapters
+   * answering before their ORM's pipeline: `key` must determine its tags.
+   */
+  peek(key: string): { readonly value: unknown; readonly expiresAt: number } | undefined
+}
+
 export function createCache(options?: CacheOptions): Cache {
+  return new TieredCache(resolveOptions(options))
+}
+
+/** `createCache` for the adapters: the same engine, typed with its internal hooks. */
+export function createAdapterCache(options?: CacheOptions): AdapterCache {
   return new TieredCache(resolveOptions(options))
 }
 
@@ -80,7 +117,7 @@ interface LoadResult {
   readonly value: unknown
   /** The encoded value when it could be encoded: joiners decode their own copy from it. */
   readonly bytes?: Uint8Array
-  readonly origin: Exclude<CacheOrigin, 'l1'>
+  readonly origin: Exclude<ServedOrigin, 'l1'>
   /** When the entry served expires, for one found in Redis. */
   readonly expiresAt?: number
 }
@@ -114,7 +151,7 @@ const REPLAY_INTERVAL_MS = 1_000
 export const MAX_UNREAD_BUS_MS = 20
 const MAX_PENDING_TAGS = 10_000
 
-class TieredCache implements Cache {
+class TieredCache implements AdapterCache {
   readonly #options: ResolvedOptions
   readonly #counters = new Counters()
   readonly #clock = new TagClock()
@@ -187,7 +224,7 @@ class TieredCache implements Cache {
     key: string,
     tags: readonly string[],
     loader: () => T | Promise<T>,
-    options?: GetOrLoadOptions,
+    options?: AdapterLoadOptions,
   ): Promise<T> {
     if (this.#closed) throw new CacheClosedError()
     if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key)
@@ -275,7 +312,8 @@ class TieredCache implements Cache {
     return { value: decodeValue(entry.valueBytes), expiresAt: entry.expiresAt }
   }
 
-  async invalidate(tags: readonly string[]): Promise<void> {
+  async invalidate(target: InvalidateOptions | readonly string[]): Promise<void> {
+    const tags = Array.isArray(target) ? target : (target as Partial<InvalidateOptions> | null)?.tags
     validateTags(tags)
     if (tags.length === 0) return
     await this.#invalidate(tags)
@@ -689,7 +727,7 @@ function canonicalTags(tags: readonly string[]): readonly string[] {
   return tags
 }
 
-function validateTags(tags: readonly string[]): void {
+function validateTags(tags: unknown): asserts tags is readonly string[] {
   if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0 && tag !== ALL_TAGS)) {
     throw new InvalidOptionError('tags', `an array of non-empty strings other than '${ALL_TAGS}'`, tags)
   }

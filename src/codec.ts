@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib'
 import { addExtension, Packr } from 'msgpackr'
+import { InvalidOptionError } from './errors.js'
 
 /**
  * A type the codec must round-trip exactly that msgpack has no native form for
@@ -27,9 +28,11 @@ const registered = new Map<number, CodecExtension<unknown>>()
 export function registerCodecExtension<T>(extension: CodecExtension<T>): void {
   const existing = registered.get(extension.type)
   if (existing === extension) return
-  if (existing) throw new Error(`ormcache: codec extension type ${extension.type} is already registered`)
+  if (existing) {
+    throw new InvalidOptionError('extension.type', 'a type code no other codec extension uses', extension.type)
+  }
   if (!Number.isInteger(extension.type) || extension.type < 1 || extension.type > 127) {
-    throw new Error(`ormcache: codec extension type must be an integer from 1 to 127; received ${extension.type}`)
+    throw new InvalidOptionError('extension.type', 'an integer from 1 to 127', extension.type)
   }
   registered.set(extension.type, extension as CodecExtension<unknown>)
   // A class whose `instanceof` answers the duck-typed test, only while we encode.
@@ -57,6 +60,7 @@ const plainUint8Array: CodecExtension<Uint8Array> = {
   is: (value): value is Uint8Array => value instanceof Uint8Array && value.constructor === Uint8Array,
   encode: (value) => Buffer.from(value.buffer, value.byteOffset, value.byteLength),
   decode: (data) => {
+    // An internal signal, like every throw of decoding: the cache catches it and counts a corrupt entry.
     if (!(data instanceof Uint8Array)) throw new TypeError('ormcache: corrupt Uint8Array extension')
     return new Uint8Array(data)
   },
@@ -103,6 +107,7 @@ export function encodeValue(value: unknown): Buffer {
     encodingForOrmcache = false
   }
   if (bytes.includes(PROTO_KEY_BYTES) && hasOwnKey(value, '__proto__')) {
+    // An internal signal: the cache catches it, counts the value `unencodable` and serves it uncached.
     throw new TypeError('ormcache: a "__proto__" key does not survive decoding')
   }
   return bytes
@@ -121,6 +126,7 @@ export function decodeValue(bytes: Uint8Array): unknown {
   // hold. encodeValue never writes one, so these bytes are foreign, and refused. A real
   // "__proto_" key beside a "__proto__" string is refused too: a miss, never a wrong value.
   if (source.includes(PROTO_TEXT) && hasOwnKey(value, RENAMED_PROTO_KEY)) {
+    // An internal signal: the cache catches it, deletes the entry and counts it corrupt.
     throw new TypeError('ormcache: a "__proto__" key in cached bytes')
   }
   return value

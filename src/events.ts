@@ -25,4 +25,9 @@ export const CHANNELS = {
   circuit: channel('ormcache:circuit'),
   /** `{ prefix, state: 'live' | 'down' }` — the invalidation bus subscription. */
   bus: channel('ormcache:bus'),
+  /**
+   * `{ prefix, error }` — an adapter could not read its ORM's schema (`error`: a `SchemaParseError`)
+   * and falls back to coarser rules for that client: writes invalidate more, reads hit less.
+   */
+  schemaFallback: channel('ormcache:schema-fallback'),
 } as const

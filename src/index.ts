@@ -1,12 +1,16 @@
-export { type Cache, type CacheOrigin, createCache, type GetOrLoadOptions } from './cache.js'
+export { type Cache, createCache, type GetOrLoadOptions, type InvalidateOptions } from './cache.js'
 export type { Duration } from './duration.js'
 export {
   CacheClosedError,
   InvalidOptionError,
+  InvalidUsageError,
   OrmCacheError,
   type OrmCacheErrorCode,
+  RedisUnavailableError,
+  SchemaParseError,
   UnkeyableArgsError,
+  UnsupportedOrmError,
 } from './errors.js'
 export { hashArgs } from './keys.js'
-export type { CacheOptions, L1Options } from './options.js'
+export type { CacheOptions, L1Options, LockOptions } from './options.js'
 export type { CacheStats } from './stats.js'

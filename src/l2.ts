@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Redis } from 'ioredis'
 import { CircuitBreaker, type CircuitBreakerHooks } from './circuit-breaker.js'
 import { decodeEntry, type EntryHeader } from './codec.js'
+import { RedisUnavailableError } from './errors.js'
 import type { RedisConnection } from './redis/connection.js'
 import { FILL_MARKER_PREFIX } from './redis/scripts.js'
 
@@ -38,13 +39,6 @@ export interface L2Options {
   readonly maxEntryBytes: number
   /** The pub/sub channel the invalidation script publishes on. */
   readonly channel: string
-}
-
-export class RedisUnavailableError extends Error {
-  constructor(reason: string) {
-    super(`ormcache: Redis unavailable: ${reason}`)
-    this.name = 'RedisUnavailableError'
-  }
 }
 
 /**

@@ -99,6 +99,9 @@ export interface ResolvedOptions {
   readonly tagTtlMs: number
 }
 
+/** The `prefix` when none is given. */
+export const DEFAULT_PREFIX = 'ormcache'
+
 const KNOWN_OPTIONS = new Set<string>([
   'redis',
   'prefix',
@@ -123,7 +126,7 @@ export function resolveOptions(options: CacheOptions = {}, adapterOptions: reado
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
   // An adapter takes its own options off first, but they belong in the list a typo is shown.
   rejectUnknown(options, new Set([...KNOWN_OPTIONS, ...adapterOptions]), '')
-  const prefix = options.prefix ?? 'ormcache'
+  const prefix = options.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
     throw new InvalidOptionError('prefix', '1 to 64 characters from A-Z a-z 0-9 _ . -', prefix)
   }
@@ -181,6 +184,7 @@ function validateRedis(redis: unknown): CacheOptions['redis'] {
         redis,
       )
     }
+    if (redis !== undefined) checkRedisUrl(redis, 'redis')
     return redis
   }
   if (redis !== null && typeof redis === 'object' && !Array.isArray(redis)) return redis as CacheOptions['redis']
@@ -189,6 +193,27 @@ function validateRedis(redis: unknown): CacheOptions['redis'] {
     'a redis:// or rediss:// URL, ioredis options, or an ioredis Redis/Cluster',
     redis,
   )
+}
+
+/**
+ * Fails on a URL ioredis would throw on when the cache connects (a bad port, a
+ * stray `%` in the password), so it fails here, naming the option. The URL is
+ * not shown, nor kept as the error's `cause` (URL errors carry their input): it may hold a password.
+ */
+export function checkRedisUrl(url: string, option: string): URL {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+    decodeURIComponent(parsed.username)
+    decodeURIComponent(parsed.password)
+  } catch {
+    throw new InvalidOptionError(
+      option,
+      'a well-formed redis:// or rediss:// URL (host, port, percent-encoded user and password)',
+      'a malformed URL',
+    )
+  }
+  return parsed
 }
 
 function positiveInteger(value: unknown, option: string): number {

@@ -1,6 +1,19 @@
 import { type Duration, parseDuration } from './duration.js'
 import { InvalidOptionError } from './errors.js'
 
+/**
+ * Which reads an adapter caches, its `queries` option: `'all'` every read not
+ * marked `cache: false`, `'explicit'` only reads that ask (a `cache` option on
+ * Prisma, `cache: true` or `.cache(ms)` on TypeORM). Writes invalidate either way.
+ */
+export type CachedQueries = 'all' | 'explicit'
+
+/** Validates a `queries` option (or its deprecated alias, named by `option`). */
+export function resolveCachedQueries(value: unknown, option: string): CachedQueries | undefined {
+  if (value === undefined || value === 'all' || value === 'explicit') return value
+  throw new InvalidOptionError(option, "'all' or 'explicit'", value)
+}
+
 /** Tuning for the reads of one model (Prisma) or entity (TypeORM), as the user writes it. */
 export interface ScopedCacheOptions {
   ttl?: Duration

@@ -1,4 +1,4 @@
-import { type Cache, createCache, type GetOrLoadOptions } from '../../src/cache.js'
+import { type AdapterCache, type AdapterLoadOptions, createAdapterCache } from '../../src/cache.js'
 import type { CacheOptions } from '../../src/options.js'
 import type { CacheStats } from '../../src/stats.js'
 
@@ -10,32 +10,41 @@ import type { CacheStats } from '../../src/stats.js'
  */
 export class CacheHandle {
   readonly #options: CacheOptions
-  #cache: Cache
+  #cache: AdapterCache
   #closed = false
 
   constructor(options: CacheOptions) {
     this.#options = options
-    this.#cache = createCache(options)
+    this.#cache = createAdapterCache(options)
   }
 
-  getOrLoad<T>(key: string, tags: readonly string[], loader: () => Promise<T>, options?: GetOrLoadOptions): Promise<T> {
+  getOrLoad<T>(
+    key: string,
+    tags: readonly string[],
+    loader: () => Promise<T>,
+    options?: AdapterLoadOptions,
+  ): Promise<T> {
     return this.#open().getOrLoad(key, tags, loader, options)
   }
 
-  /** A fresh L1 hit, or undefined (see `Cache.peek`); never reopens a closed cache. */
+  /** A fresh L1 hit, or undefined (see `AdapterCache.peek`); never reopens a closed cache. */
   peek(key: string): { readonly value: unknown; readonly expiresAt: number } | undefined {
     return this.#closed ? undefined : this.#cache.peek(key)
   }
 
   invalidate(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return Promise.resolve()
-    return this.#open().invalidate(tags)
+    return this.#open().invalidate({ tags })
+  }
+
+  invalidateAll(): Promise<void> {
+    return this.#open().invalidateAll()
   }
 
   /** Invalidates `tags` again after `ms`, unless the client has been disconnected by then. */
   invalidateLater(tags: readonly string[], ms: number): void {
     const timer = setTimeout(() => {
-      if (!this.#closed) this.#cache.invalidate(tags).catch(() => {})
+      if (!this.#closed) this.#cache.invalidate({ tags }).catch(() => {})
     }, ms)
     // Must not keep the process alive: TTLs bound what a missed re-invalidation leaves.
     timer.unref()
@@ -51,9 +60,9 @@ export class CacheHandle {
     await this.#cache.close()
   }
 
-  #open(): Cache {
+  #open(): AdapterCache {
     if (this.#closed) {
-      this.#cache = createCache(this.#options)
+      this.#cache = createAdapterCache(this.#options)
       this.#closed = false
     }
     return this.#cache

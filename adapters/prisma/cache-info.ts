@@ -1,12 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { CacheOrigin as EngineOrigin } from '../../src/cache.js'
+import type { ServedOrigin } from '../../src/cache.js'
+import { InvalidOptionError, InvalidUsageError } from '../../src/errors.js'
 
 /**
  * Where one read's result came from: this process's memory (`'l1'`), Redis
  * (`'l2'`), an entry past its TTL served while it refreshes (`'stale'`, with
  * `swr`), the database on a miss (`'database'`), or the database with the cache
  * not consulted at all (`'bypass'`: `cache: false`, a transaction, a model set to
- * `false`, `mode: 'explicit'` without a `cache` option, a view).
+ * `false`, `queries: 'explicit'` without a `cache` option, a view).
  */
 export type CacheOrigin = 'l1' | 'l2' | 'stale' | 'database' | 'bypass'
 
@@ -32,15 +33,20 @@ export class CacheInfoRecorder {
   readonly #storage = new AsyncLocalStorage<CacheInfo[]>()
 
   async withInfo<T>(read: () => PromiseLike<T>): Promise<WithCacheInfo<T>> {
-    if (typeof read !== 'function')
-      throw new TypeError('ormcache: $cache.withInfo takes a function that makes one read')
+    if (typeof read !== 'function') {
+      throw new InvalidOptionError(
+        'read',
+        'a function that makes one read: withInfo(() => prisma.user.findMany())',
+        read,
+      )
+    }
     const seen: CacheInfo[] = []
     // Prisma's queries start when awaited, so the await must happen inside the store.
     const data = await this.#storage.run(seen, async () => await read())
     const [info] = seen
     if (info === undefined || seen.length > 1) {
-      throw new TypeError(
-        `ormcache: $cache.withInfo reports on exactly one read (a model read or $cache.queryRaw); this callback made ${seen.length}`,
+      throw new InvalidUsageError(
+        `$cache.withInfo reports on exactly one read (a model read or $cache.queryRaw); this callback made ${seen.length}: call withInfo once per read`,
       )
     }
     return { data, info }
@@ -54,7 +60,7 @@ export class CacheInfoRecorder {
 
 /** A callback for the engine's `onServed` that records into `seen`. */
 export function recordServed(seen: CacheInfo[], key: string) {
-  return (origin: EngineOrigin, expiresAt: number | undefined): void => {
+  return (origin: ServedOrigin, expiresAt: number | undefined): void => {
     if (origin === 'loader') seen.push({ origin: 'database', key })
     else seen.push({ origin, key, ...(expiresAt !== undefined && { ttl: expiresAt - Date.now() }) })
   }

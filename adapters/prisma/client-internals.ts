@@ -1,3 +1,4 @@
+import { InvalidUsageError, UnsupportedOrmError } from '../../src/errors.js'
 import type { RuntimeDataModel } from './relations.js'
 
 /**
@@ -50,14 +51,18 @@ export function readClientInternals(client: object): ClientInternals {
   const shape = client as PrismaClientShape
   const runtimeDataModel = shape._runtimeDataModel as RuntimeDataModel | undefined
   if (runtimeDataModel === undefined || typeof runtimeDataModel.models !== 'object') {
-    throw new Error('ormcache: this Prisma Client does not expose its data model; ormcache/prisma needs Prisma 7')
+    throw new UnsupportedOrmError(
+      'this Prisma Client does not expose its data model; ormcache/prisma needs Prisma 7 or later (with a driver adapter)',
+    )
   }
   if (
     typeof shape.$transaction !== 'function' ||
     typeof shape.$disconnect !== 'function' ||
     typeof shape.$queryRaw !== 'function'
   ) {
-    throw new Error('ormcache: prismaCache() must extend a PrismaClient, not a transaction client')
+    throw new InvalidUsageError(
+      'prismaCache() must extend a PrismaClient (`new PrismaClient(…).$extends(prismaCache(…))`), not a transaction client',
+    )
   }
   const inlineSchema = shape._engineConfig?.inlineSchema
   const provider = shape._activeProvider ?? shape._engineConfig?.activeProvider

@@ -10,6 +10,7 @@ export const prismaDecimal: CodecExtension<Decimal> = {
   is: (value): value is Decimal => Decimal.isDecimal(value),
   encode: (value) => value.toString(),
   decode: (data) => {
+    // An internal signal: decoding runs inside the cache, which catches it and counts a corrupt entry.
     if (typeof data !== 'string') throw new TypeError('ormcache: corrupt Decimal extension')
     return new Decimal(data)
   },

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto'
 import { Prisma } from '@prisma/client/extension'
 import type { Sql } from '@prisma/client/runtime/client'
-import { UnkeyableArgsError } from '../../src/errors.js'
+import type { InvalidateOptions } from '../../src/cache.js'
+import { InvalidOptionError, InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
+import { DEFAULT_PREFIX } from '../../src/options.js'
 import type { CacheStats } from '../../src/stats.js'
 import { analyzeSql } from '../sql/effect.js'
 import { CacheHandle } from './cache-handle.js'
@@ -20,10 +22,11 @@ import {
 } from './options.js'
 import { sqlText } from './raw.js'
 import { RelationGraph } from './relations.js'
-import { type ParsedModel, parseSchema } from './schema-parser.js'
+import { readSchema } from './schema-fallback.js'
 import { TransactionTracker } from './transactions.js'
 import type { CachedReadMethods } from './types.js'
 
+export type { CachedQueries } from '../../src/scoped-settings.js'
 export type { CacheInfo, CacheOrigin, WithCacheInfo } from './cache-info.js'
 export { READ_OPERATIONS, WRITE_OPERATIONS } from './operations.js'
 export type {
@@ -35,11 +38,26 @@ export type {
 } from './options.js'
 export type { CacheArg, CachedFluentApi, CachedReadMethods } from './types.js'
 
+/** What `prisma.$cache.stats()` returns: the engine's counters and one of the adapter's. */
+export interface PrismaCacheStats extends CacheStats {
+  /**
+   * 1 when this client's schema could not be read and invalidation fell back to
+   * coarser rules (more invalidated, fewer hits); 0 otherwise. Also a process
+   * warning (`ORMCACHE_SCHEMA_FALLBACK`) and an `ormcache:schema-fallback` event.
+   */
+  schemaFallbacks: number
+}
+
 /** `prisma.$cache`: the cache behind an extended client. */
 export interface PrismaCacheClient {
-  /** Makes every cached read carrying one of `tags` a miss (model names are tags too: `'User'`). */
-  invalidate(options: { tags: readonly string[] }): Promise<void>
-  stats(): CacheStats
+  /**
+   * Makes every cached read carrying one of `tags` a miss, here and in every
+   * instance sharing the Redis (model names are tags too: `{ tags: ['User'] }`).
+   */
+  invalidate(options: InvalidateOptions): Promise<void>
+  /** Makes every cached read a miss: every entry under this client's `prefix`, here and in every instance. */
+  invalidateAll(): Promise<void>
+  stats(): PrismaCacheStats
   /**
    * A raw read, cached under the tags given: `$queryRaw` itself is never
    * cached, since which tables a query reads is not known. Only one SELECT
@@ -73,11 +91,9 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
   registerPrismaCodec()
   return Prisma.defineExtension((client) => {
     const internals = readClientInternals(client)
-    const graph = new RelationGraph(
-      internals.runtimeDataModel,
-      parseOrUndefined(internals.inlineSchema),
-      internals.provider,
-    )
+    const parsed = readSchema(internals.inlineSchema, resolved.cache.prefix ?? DEFAULT_PREFIX)
+    const schemaFallbacks = parsed === undefined ? 1 : 0
+    const graph = new RelationGraph(internals.runtimeDataModel, parsed, internals.provider)
     checkModelNames(resolved.models, graph.modelNames)
     const cache = new CacheHandle(resolved.cache)
     const transactions = new TransactionTracker((tags) => cache.invalidate(tags))
@@ -88,7 +104,7 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
       transactions,
       info,
       models: resolved.models,
-      explicit: resolved.mode === 'explicit',
+      explicit: resolved.queries === 'explicit',
       namespace: namespaceOf(
         internals.inlineSchema ?? JSON.stringify(internals.runtimeDataModel),
         internals.globalOmit,
@@ -98,14 +114,23 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     }
 
     const $cache: PrismaCacheClient = {
-      invalidate: ({ tags }) => cache.invalidate(tags),
-      stats: () => cache.stats(),
+      invalidate: (options) => {
+        const tags = (options as Partial<InvalidateOptions> | null)?.tags
+        if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
+          return Promise.reject(new InvalidOptionError('tags', 'an array of non-empty strings', tags))
+        }
+        return cache.invalidate(tags)
+      },
+      invalidateAll: () => cache.invalidateAll(),
+      stats: () => ({ ...cache.stats(), schemaFallbacks }),
       withInfo: (read) => info.withInfo(read),
       async queryRaw<T>(query: Sql, options: RawQueryCacheOptions): Promise<T> {
         const { tags, ttl, swr } = checkRawQueryOptions(options)
         const text = sqlText(query)
         if (text === undefined || analyzeSql(text).kind !== 'read') {
-          throw new TypeError('ormcache: $cache.queryRaw caches one read (SELECT) statement only')
+          throw new InvalidUsageError(
+            '$cache.queryRaw caches one read statement only (a SELECT, or a WITH that writes nothing); run writes with $executeRaw',
+          )
         }
         const load = () => Promise.resolve(internals.queryRaw.call(client, query) as PromiseLike<T>)
         const sortedTags = [...new Set(tags)].sort()
@@ -167,16 +192,6 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     const returned = internals.unextended ? withFastReads(extended, context) : extended
     return returned as unknown as ReturnType<typeof declareReads>
   })
-}
-
-function parseOrUndefined(schema: string | undefined): ParsedModel[] | undefined {
-  if (schema === undefined) return undefined
-  try {
-    return parseSchema(schema)
-  } catch {
-    // Without the parsed schema the graph falls back to rules that invalidate more, never less.
-    return undefined
-  }
 }
 
 function namespaceOf(schema: string, globalOmit: unknown): string {

@@ -26,7 +26,7 @@ export interface AdapterContext {
   readonly cache: CacheHandle
   readonly transactions: TransactionTracker
   readonly models: ReadonlyMap<string, ModelSetting>
-  /** `mode: 'explicit'`: only reads with a `cache` option are cached. */
+  /** `queries: 'explicit'`: only reads with a `cache` option are cached. */
   readonly explicit: boolean
   /** Where reads report their origin, inside `$cache.withInfo`. */
   readonly info: CacheInfoRecorder

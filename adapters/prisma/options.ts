@@ -2,8 +2,10 @@ import { type Duration, parseDuration } from '../../src/duration.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import { type CacheOptions, resolveOptions } from '../../src/options.js'
 import {
+  type CachedQueries,
   checkScopedNames,
   isPlainObject,
+  resolveCachedQueries,
   resolveScopedSettings,
   type ScopedSetting,
 } from '../../src/scoped-settings.js'
@@ -25,17 +27,23 @@ export interface PrismaCacheOptions extends CacheOptions {
   /**
    * `'all'` caches every read that does not say `cache: false`; `'explicit'`
    * caches only reads that pass a `cache` option (`cache: true` or
-   * `cache: { ttl, swr, tags }`). Writes invalidate in both modes.
+   * `cache: { ttl, swr, tags }`). Writes invalidate either way.
    * @default 'all'
    */
-  mode?: PrismaCacheMode
+  queries?: CachedQueries
+  /**
+   * The old name of `queries`; still honoured.
+   * @deprecated Use `queries`, the name `withCache` (TypeORM) takes too: `prismaCache({ queries: 'explicit' })`.
+   */
+  mode?: CachedQueries
 }
 
-export type PrismaCacheMode = 'all' | 'explicit'
+/** @deprecated Use `CachedQueries`, the type of the `queries` option. */
+export type PrismaCacheMode = CachedQueries
 
 /**
  * The per-query `cache` argument of a read: `false` bypasses the cache, `true`
- * caches with the defaults (what `mode: 'explicit'` needs), an object tunes it.
+ * caches with the defaults (what `queries: 'explicit'` needs), an object tunes it.
  */
 export type QueryCacheOption =
   | boolean
@@ -54,17 +62,29 @@ export type ModelSetting = ScopedSetting
 export interface ResolvedPrismaOptions {
   readonly cache: CacheOptions
   readonly models: ReadonlyMap<string, ModelSetting>
-  readonly mode: PrismaCacheMode
+  readonly queries: CachedQueries
 }
 
 /** Validates everything it can before a client is known; model names are checked against the client later. */
 export function resolvePrismaOptions(options: PrismaCacheOptions = {}): ResolvedPrismaOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options)
-  const { models, mode = 'all', ...cache } = options
+  const { models, queries, mode, ...cache } = options
   // The engine validates its own options; constructing it here would open a Redis connection.
-  resolveOptions(cache, ['models', 'mode'])
-  if (mode !== 'all' && mode !== 'explicit') throw new InvalidOptionError('mode', "'all' or 'explicit'", mode)
-  return { cache, models: resolveScopedSettings(models, 'models', 'model name'), mode }
+  resolveOptions(cache, ['models', 'queries', 'mode'])
+  const chosen = resolveCachedQueries(queries, 'queries')
+  const deprecated = resolveCachedQueries(mode, 'mode')
+  if (chosen !== undefined && deprecated !== undefined && chosen !== deprecated) {
+    throw new InvalidOptionError(
+      'mode',
+      `absent (it is the old name of \`queries\`), or the same as \`queries\` ('${chosen}')`,
+      deprecated,
+    )
+  }
+  return {
+    cache,
+    models: resolveScopedSettings(models, 'models', 'model name'),
+    queries: chosen ?? deprecated ?? 'all',
+  }
 }
 
 /** Fails when `models` names a model the client does not have. */

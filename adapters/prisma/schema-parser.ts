@@ -4,8 +4,11 @@
  * keys, which side of a relation holds the foreign key, and the referential
  * actions (`onDelete`/`onUpdate`). The input is the schema text the generated
  * client embeds, so the user runs no extra step. Anything this parser does not
- * recognise makes it throw; the caller then falls back to conservative rules.
+ * recognise makes it throw a `SchemaParseError`; the caller then falls back to
+ * conservative rules (see schema-fallback.ts).
  */
+
+import { SchemaParseError } from '../../src/errors.js'
 
 export interface ParsedField {
   readonly name: string
@@ -36,13 +39,6 @@ export interface ParsedModel {
   readonly primaryKey: readonly string[]
   /** The name of the compound primary key in a `where` (`a_b`, or `@@id(name: …)`); undefined for a single field. */
   readonly primaryKeyName: string | undefined
-}
-
-export class SchemaParseError extends Error {
-  constructor(message: string) {
-    super(`ormcache: cannot read the Prisma schema: ${message}`)
-    this.name = 'SchemaParseError'
-  }
 }
 
 type Token =

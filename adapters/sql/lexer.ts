@@ -85,6 +85,7 @@ const DIGIT = /[0-9]/
 const NUMBER = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/
 const DOLLAR_TAG = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/
 
+/** An internal signal, never seen outside `tokenize`: text it cannot read is `undefined` to callers. */
 class Unreadable extends Error {}
 
 export function tokenize(sql: string, rules: LexicalRules): Token[] | undefined {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { DataSource } from 'typeorm'
 import { type Cache, createCache } from '../../src/cache.js'
-import { CacheClosedError } from '../../src/errors.js'
+import { CacheClosedError, InvalidUsageError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
 import type { Dialect } from '../sql/lexer.js'
 import { Analyzer } from './analyzer.js'
@@ -88,7 +88,7 @@ export class TypeormCacheAdapter implements RunnerContext {
     if (engine === undefined) return
     try {
       if (tags === 'all') await engine.invalidateAll()
-      else if (tags.length > 0) await engine.invalidate([...new Set(tags)])
+      else if (tags.length > 0) await engine.invalidate({ tags: [...new Set(tags)] })
     } catch (error) {
       // destroy() raced the write: this process serves nothing from the cache any more.
       if (!(error instanceof CacheClosedError)) throw error
@@ -107,8 +107,11 @@ export class TypeormCacheAdapter implements RunnerContext {
 
   stats(): CacheStats {
     const stats = (this.#engine ?? this.#closed)?.stats()
-    if (stats === undefined)
-      throw new Error('ormcache: the DataSource has not been initialized yet; stats() has nothing to report')
+    if (stats === undefined) {
+      throw new InvalidUsageError(
+        'the DataSource has not been initialized yet; call stats() after `await dataSource.initialize()`',
+      )
+    }
     return stats
   }
 

@@ -1,6 +1,7 @@
 import type { RedisOptions } from 'ioredis'
 import { InvalidOptionError } from '../../src/errors.js'
-import { isPlainObject } from '../../src/scoped-settings.js'
+import { checkRedisUrl } from '../../src/options.js'
+import { type CachedQueries, isPlainObject } from '../../src/scoped-settings.js'
 
 /**
  * What the DataSource's own `cache` option asks of ormcache, once translated.
@@ -9,7 +10,7 @@ import { isPlainObject } from '../../src/scoped-settings.js'
  */
 export interface BuiltinCacheRequest {
   /** From `alwaysEnabled`. */
-  readonly queries?: 'all' | 'explicit'
+  readonly queries?: CachedQueries
   /** From `duration`, in milliseconds. */
   readonly ttl?: number
   /**
@@ -158,7 +159,7 @@ function fromNodeRedis(options: unknown): string | RedisOptions {
   if (name !== undefined) result.connectionName = name
   // node-redis lets the URL's parts win over the same fields given beside it, `redis:` turning TLS off.
   if (url !== undefined) {
-    const parts = urlParts(nodeRedisUrl(url, `${at}.url`))
+    const parts = urlParts(nodeRedisUrl(url, `${at}.url`), `${at}.url`)
     if (parts.tls === undefined) delete result.tls
     Object.assign(result, parts)
   }
@@ -172,8 +173,8 @@ function nodeRedisUrl(url: unknown, at: string): string {
 }
 
 /** The fields a node-redis URL sets, as ioredis options. */
-function urlParts(url: string): Record<string, unknown> {
-  const parsed = new URL(url)
+function urlParts(url: string, option: string): Record<string, unknown> {
+  const parsed = checkRedisUrl(url, option)
   const parts: Record<string, unknown> = { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') }
   if (parsed.protocol === 'rediss:') parts.tls = {}
   if (parsed.port !== '') parts.port = Number(parsed.port)

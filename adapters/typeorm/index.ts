@@ -1,4 +1,5 @@
 import type { DataSource, DataSourceOptions } from 'typeorm'
+import type { InvalidateOptions } from '../../src/cache.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
 import { TypeormCacheAdapter } from './adapter.js'
@@ -6,6 +7,7 @@ import { readBuiltinCacheOption } from './builtin-cache-option.js'
 import { resolveTypeormOptions, type TypeormCacheOptions } from './options.js'
 import { queryResultCacheOption } from './typeorm-internals.js'
 
+export type { CachedQueries } from '../../src/scoped-settings.js'
 export type { EntityCacheOptions, TypeormCacheOptions } from './options.js'
 
 /** `cacheOf(dataSource)`: the cache behind a DataSource made with `withCache`. */
@@ -16,8 +18,8 @@ export interface TypeormCacheHandle {
    * name (`'user'`): every read of that table; otherwise a cache id given to
    * `.cache(id, ms)` or `find({ cache: { id, milliseconds } })`.
    */
-  invalidate(options: { tags: readonly string[] }): Promise<void>
-  /** Makes every cached read a miss. */
+  invalidate(options: InvalidateOptions): Promise<void>
+  /** Makes every cached read a miss: every entry under this DataSource's `prefix`, here and in every instance. */
   invalidateAll(): Promise<void>
   stats(): CacheStats
 }
@@ -64,7 +66,8 @@ export function cacheOf(dataSource: DataSource): TypeormCacheHandle {
     throw new InvalidOptionError('dataSource', 'a DataSource whose options went through withCache()', dataSource)
   }
   return {
-    invalidate: async ({ tags }) => {
+    invalidate: async (options) => {
+      const tags = (options as Partial<InvalidateOptions> | null)?.tags
       if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
         throw new InvalidOptionError('tags', 'an array of non-empty strings', tags)
       }

@@ -2,7 +2,13 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Duration } from '../../src/duration.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import { type CacheOptions, resolveOptions } from '../../src/options.js'
-import { checkScopedNames, resolveScopedSettings, type ScopedSetting } from '../../src/scoped-settings.js'
+import {
+  type CachedQueries,
+  checkScopedNames,
+  resolveCachedQueries,
+  resolveScopedSettings,
+  type ScopedSetting,
+} from '../../src/scoped-settings.js'
 import type { BuiltinCacheRequest } from './builtin-cache-option.js'
 
 export interface EntityCacheOptions {
@@ -23,10 +29,10 @@ export interface TypeormCacheOptions extends CacheOptions {
   /**
    * `'all'` caches every read TypeORM's query-result cache sees unless the query
    * says `cache: false`; `'explicit'` only those that ask (`cache: true`,
-   * `.cache(ms)`, `.cache(id, ms)`).
+   * `.cache(ms)`, `.cache(id, ms)`). Writes invalidate either way.
    * @default 'all'
    */
-  queries?: 'all' | 'explicit'
+  queries?: CachedQueries
 }
 
 /** An entity's setting after validation: `false` (not cached) or its durations in ms. */
@@ -35,7 +41,7 @@ export type EntitySetting = ScopedSetting
 export interface ResolvedTypeormOptions {
   readonly cache: CacheOptions
   readonly entities: ReadonlyMap<string, EntitySetting>
-  readonly queries: 'all' | 'explicit'
+  readonly queries: CachedQueries
 }
 
 /**
@@ -67,9 +73,7 @@ export function resolveTypeormOptions(
   }
   // The engine validates its own options; constructing it here would open a Redis connection.
   resolveOptions(cache, ['entities', 'queries'])
-  if (queries !== undefined && queries !== 'all' && queries !== 'explicit') {
-    throw new InvalidOptionError('queries', "'all' or 'explicit'", queries)
-  }
+  resolveCachedQueries(queries, 'queries')
   if (queries !== undefined && builtin.queries !== undefined && queries !== builtin.queries) {
     throw new InvalidOptionError(
       'queries',

@@ -1,4 +1,5 @@
 import { QueryResult, type QueryRunner } from 'typeorm'
+import { UnsupportedOrmError } from '../../src/errors.js'
 import type { Dialect } from '../sql/lexer.js'
 import type { Statement } from '../sql/statements.js'
 import type { Analyzer } from './analyzer.js'
@@ -154,6 +155,12 @@ function instrumentedMethods(runner: QueryRunner, own: RunnerMethods, context: R
 
 function recordsOf(result: unknown): unknown[] {
   const records = (result as { records?: unknown } | undefined)?.records
-  if (!Array.isArray(records)) throw new TypeError('ormcache: the query runner returned no rows for a SELECT')
+  if (!Array.isArray(records)) {
+    // Every driver TypeORM 0.3.20+ ships fills `records` of a structured result; one that does not cannot be cached.
+    throw new UnsupportedOrmError(
+      "this TypeORM driver's query runner returned no `records` for a SELECT asked for a structured result; " +
+        'ormcache supports the drivers TypeORM 0.3.20 and later ship',
+    )
+  }
   return records
 }

@@ -27,7 +27,7 @@ export async function busDelayScenario(run: Run, redisUrl: string): Promise<void
     const delays: number[] = []
     for (let i = 0; i < rounds; i++) {
       const sentAt = performance.timeOrigin + performance.now()
-      await sender.invalidate([`t${i}`])
+      await sender.invalidate({ tags: [`t${i}`] })
       const { at } = await receiver.nextMessage<{ at: number }>(
         `invalidation ${i} to reach ${receiver.name}`,
         ARRIVAL_MS,

@@ -91,7 +91,7 @@ describe('the engine', () => {
       await cache.getOrLoad(`User:findFirst:${hashArgs(args)}`, ['User', `User#${hashArgs([NUMBER])}`], () => args)
       await engine.stored(prefix, `User:findFirst:${hashArgs(args)}`)
     }
-    await cache.invalidate([`User#${hashArgs([NUMBER])}`])
+    await cache.invalidate({ tags: [`User#${hashArgs([NUMBER])}`] })
     await expectNoRawValues(watch, (await engine.admin()) as Redis, 1)
   })
 })

@@ -43,7 +43,7 @@ describe('the engine', () => {
       expect(keysA.filter((key) => keysB.includes(key))).toEqual([])
       expect(keysA.length).toBeGreaterThanOrEqual(keys.length + 1)
 
-      await a.invalidate(['User'])
+      await a.invalidate({ tags: ['User'] })
       await until(() => busA.messages.length === 1, "A's invalidation on A's bus")
       // A's invalidation counts in A's other instance, reaches neither B's bus nor B's entries.
       await until(() => a2.stats().invalidationsReceived === 1, "A's invalidation at A's other instance")

@@ -82,7 +82,7 @@ export function defineEngineSuite(target: RedisTarget): void {
       const reader = await redis.cache(prefix, { l1: false })
       await reader.getOrLoad('user:1', ['User:1'], () => 'old')
       await redis.stored(prefix, 'user:1')
-      await writer.invalidate(['User:1'])
+      await writer.invalidate({ tags: ['User:1'] })
       expect(await reader.getOrLoad('user:1', ['User:1'], () => 'new')).toBe('new')
       expect(reader.stats().staleRejects).toBe(1)
     })
@@ -104,7 +104,7 @@ export function defineEngineSuite(target: RedisTarget): void {
         })
       })
       await started
-      await writer.invalidate(['T'])
+      await writer.invalidate({ tags: ['T'] })
       finishLoad('before the write')
       expect(await slow).toBe('before the write')
       // The store is refused by Redis: wait until the writer's background work is over.
@@ -130,11 +130,11 @@ export function defineEngineSuite(target: RedisTarget): void {
     test('versions are unique ids, not counters', async () => {
       const prefix = redis.prefix()
       const cache = await redis.cache(prefix)
-      await cache.invalidate(['T'])
+      await cache.invalidate({ tags: ['T'] })
       const admin = await redis.admin()
       const first = await admin.get(redis.tagKey(prefix, 'T'))
       await admin.del(redis.tagKey(prefix, 'T'))
-      await (await redis.cache(prefix)).invalidate(['T'])
+      await (await redis.cache(prefix)).invalidate({ tags: ['T'] })
       const second = await admin.get(redis.tagKey(prefix, 'T'))
       expect(first).toMatch(/^[A-Za-z0-9_-]{12}\.[0-9a-z]+\.1$/)
       expect(second).not.toBe(first)
@@ -196,7 +196,7 @@ export function defineEngineSuite(target: RedisTarget): void {
       const second = await redis.cache(redis.prefix())
       await first.getOrLoad('k', ['T'], () => 'first')
       expect(await second.getOrLoad('k', ['T'], () => 'second')).toBe('second')
-      await second.invalidate(['T'])
+      await second.invalidate({ tags: ['T'] })
       expect(await first.getOrLoad('k', ['T'], fail)).toBe('first')
     })
   })
@@ -211,7 +211,7 @@ export function defineEngineSuite(target: RedisTarget): void {
       expect(await reader.getOrLoad('k', ['T'], fail)).toBe(1)
       expect(reader.stats().l1Hits).toBe(1)
       version = 2
-      await writer.invalidate(['T'])
+      await writer.invalidate({ tags: ['T'] })
       await until(() => reader.stats().invalidationsReceived === 1, 'the invalidation to arrive')
       expect(await reader.getOrLoad('k', ['T'], () => version)).toBe(2)
       // An instance ignores its own messages: it invalidated locally already.

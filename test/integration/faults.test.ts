@@ -66,7 +66,7 @@ describe('faults on a dedicated Redis', () => {
     }
     // The writer's message may be lost: the reader is not subscribed.
     version = 2
-    await writer.invalidate(['T'])
+    await writer.invalidate({ tags: ['T'] })
     expect(reader.stats().bus).toBe('down')
     expect(await reader.getOrLoad('k', ['T'], () => version)).toBe(2)
 
@@ -112,7 +112,7 @@ describe('faults on a dedicated Redis', () => {
     expect(cache.stats()).toMatchObject({ circuitOpens: 1, redis: 'down' })
     expect(cache.stats().redisErrors).toBe(1)
 
-    await cache.invalidate(['T'])
+    await cache.invalidate({ tags: ['T'] })
     expect(cache.stats().pendingInvalidations).toBe(1)
     // Read-your-writes holds during the outage: this instance does not trust anything tagged T.
     expect(await cache.getOrLoad('k', ['T'], () => 'after')).toBe('after')
@@ -139,7 +139,7 @@ describe('faults on a dedicated Redis', () => {
     const blocked = writerClient.blpop('faults:nothing', 0.9)
     expect(await writer.getOrLoad('other', ['U'], () => 'loaded')).toBe('loaded')
     expect(writer.stats()).toMatchObject({ circuitOpens: 1, redis: 'down' })
-    await writer.invalidate(['T'])
+    await writer.invalidate({ tags: ['T'] })
     await blocked
 
     // Queued behind the BLPOP, the invalidation ran as soon as it ended: the reader loads.
@@ -160,7 +160,7 @@ describe('faults on a dedicated Redis', () => {
     for (let i = 0; i < 5; i++) reads.push(await timed(() => cache.getOrLoad(`down:${i}`, ['T'], () => `down ${i}`)))
     expect(reads.map((read) => read.value)).toEqual(['down 0', 'down 1', 'down 2', 'down 3', 'down 4'])
     expect(Math.max(...reads.map((read) => read.ms))).toBeLessThan(TIMEOUT_MS + MARGIN_MS)
-    await cache.invalidate(['T'])
+    await cache.invalidate({ tags: ['T'] })
     expect(cache.stats().pendingInvalidations).toBe(1)
 
     await server.restart()

@@ -101,7 +101,7 @@ describe('standalone Redis', () => {
       expect(sent).toEqual(['set', 'set', 'set', 'set'])
       expect(writes).toEqual([4])
       // After an invalidation the read finds the entry stale, and one script replaces it with the lock.
-      await cache.invalidate(['T:1'])
+      await cache.invalidate({ tags: ['T:1'] })
       sent.length = 0
       let afterInvalidation: string[] = []
       await cache.getOrLoad('k', ['T', 'T:1'], () => {
@@ -121,7 +121,7 @@ describe('standalone Redis', () => {
       for (let i = 0; i < 5; i++) {
         expect(await cache.getOrLoad('k', ['T'], () => i)).toBe(i)
       }
-      await cache.invalidate(['T'])
+      await cache.invalidate({ tags: ['T'] })
       const stats = cache.stats()
       expect(stats.loads).toBe(5)
       // One failure opened the circuit; everything after skipped Redis without trying it.
@@ -131,7 +131,7 @@ describe('standalone Redis', () => {
       expect(stats.l1Hits).toBe(0)
       expect(stats.pendingInvalidations).toBe(1)
       // A long outage under many writes collapses into one invalidation of everything, not an unbounded set.
-      await cache.invalidate(Array.from({ length: 10_001 }, (_, i) => `Row#${i}`))
+      await cache.invalidate({ tags: Array.from({ length: 10_001 }, (_, i) => `Row#${i}`) })
       expect(cache.stats().pendingInvalidations).toBe(1)
     } finally {
       await cache.close()

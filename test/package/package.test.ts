@@ -13,11 +13,22 @@ const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const repoRequire = createRequire(join(repoRoot, 'package.json'))
 const INSTALL_TIMEOUT_MS = 10 * 60_000
 
-// The named exports each entry must offer; all of them are functions.
-const EXPECTED_EXPORTS: Record<string, readonly string[]> = {
-  ormcache: ['createCache'],
-  'ormcache/prisma': ['prismaCache'],
-  'ormcache/typeorm': ['withCache', 'cacheOf'],
+// Every value each entry exports, and its `typeof`: exactly these, so nothing internal ships by accident.
+const EXPECTED_EXPORTS: Record<string, Readonly<Record<string, string>>> = {
+  ormcache: {
+    createCache: 'function',
+    hashArgs: 'function',
+    OrmCacheError: 'function',
+    InvalidOptionError: 'function',
+    InvalidUsageError: 'function',
+    UnkeyableArgsError: 'function',
+    CacheClosedError: 'function',
+    RedisUnavailableError: 'function',
+    SchemaParseError: 'function',
+    UnsupportedOrmError: 'function',
+  },
+  'ormcache/prisma': { prismaCache: 'function', READ_OPERATIONS: 'object', WRITE_OPERATIONS: 'object' },
+  'ormcache/typeorm': { withCache: 'function', cacheOf: 'function' },
 }
 const ENTRIES = Object.keys(EXPECTED_EXPORTS)
 const OPTIONAL_PEERS = ['@prisma/client', 'typeorm']
@@ -108,7 +119,7 @@ const shapes = {}
 for (const entry of ${JSON.stringify(entries)}) {
   try {
     const loaded = await import(entry)
-    shapes[entry] = Object.fromEntries(${JSON.stringify(EXPECTED_EXPORTS)}[entry].map((name) => [name, typeof loaded[name]]))
+    shapes[entry] = Object.fromEntries(Object.keys(loaded).sort().map((name) => [name, typeof loaded[name]]))
   } catch (error) {
     shapes[entry] = { error: String(error) }
   }
@@ -123,7 +134,7 @@ const shapes = {}
 for (const entry of ${JSON.stringify(entries)}) {
   try {
     const loaded = require(entry)
-    shapes[entry] = Object.fromEntries(${JSON.stringify(EXPECTED_EXPORTS)}[entry].map((name) => [name, typeof loaded[name]]))
+    shapes[entry] = Object.fromEntries(Object.keys(loaded).sort().map((name) => [name, typeof loaded[name]]))
   } catch (error) {
     shapes[entry] = { error: String(error) }
   }
@@ -133,14 +144,32 @@ console.log(JSON.stringify(shapes))
 }
 
 // Every export must be typed: an unresolvable import in our .d.ts would turn it into `any`, silently.
+// The public types are checked as shipped too: the option types a user names, and no internal hook.
 function typeProbe(): string {
   const lines = ['type IsAny<T> = 0 extends 1 & T ? true : false']
   ENTRIES.forEach((entry, index) => {
-    const names = EXPECTED_EXPORTS[entry]!
+    const names = Object.keys(EXPECTED_EXPORTS[entry]!)
     const aliases = names.map((name) => `${name} as ${name}${index}`)
     lines.push(`import { ${aliases.join(', ')} } from '${entry}'`)
     for (const name of names) lines.push(`export const ${name}${index}IsTyped: IsAny<typeof ${name}${index}> = false`)
   })
+  lines.push(
+    "import type { Cache, CacheOptions, GetOrLoadOptions, InvalidateOptions, LockOptions, L1Options } from 'ormcache'",
+    "import type { CacheOrigin, CachedQueries, PrismaCacheOptions, PrismaCacheStats } from 'ormcache/prisma'",
+    "import type { CachedQueries as TypeormQueries, TypeormCacheHandle, TypeormCacheOptions } from 'ormcache/typeorm'",
+    "export const noPeek: 'peek' extends keyof Cache ? false : true = true",
+    "export const noOnServed: 'onServed' extends keyof GetOrLoadOptions ? false : true = true",
+    "export const lock: LockOptions = { ttl: '5s', wait: '2s' }",
+    'export const options: CacheOptions = { l1: { maxBytes: 1 } satisfies L1Options, lock }',
+    "export const target: InvalidateOptions = { tags: ['User'] }",
+    "export const origin: CacheOrigin = 'bypass'",
+    "export const queries: CachedQueries = 'explicit'",
+    'export const typeormQueries: TypeormQueries = queries',
+    'export const prismaOptions: PrismaCacheOptions = { queries }',
+    'export const typeormOptions: TypeormCacheOptions = { queries }',
+    "export type Fallbacks = PrismaCacheStats['schemaFallbacks']",
+    "export type Invalidate = TypeormCacheHandle['invalidateAll']",
+  )
   return `${lines.join('\n')}\n`
 }
 
@@ -153,7 +182,7 @@ async function probe(cwd: string, loader: 'import' | 'require', script: string):
 
 function expectedShapes(entries: readonly string[]): Record<string, Record<string, string>> {
   return Object.fromEntries(
-    entries.map((entry) => [entry, Object.fromEntries(EXPECTED_EXPORTS[entry]!.map((name) => [name, 'function']))]),
+    entries.map((entry) => [entry, Object.fromEntries(Object.entries(EXPECTED_EXPORTS[entry]!).sort())]),
   )
 }
 

@@ -16,7 +16,7 @@ type Reference = ReturnType<typeof referenceOf>
 function acceptsTheOption(prisma: Cached) {
   prisma.user.findMany({ where: { name: 'a' }, cache: { ttl: '1m', swr: 30_000, tags: ['tenant:1'] } })
   prisma.user.findMany({ cache: false })
-  // `true`: cached with the defaults, the opt-in of `mode: 'explicit'`.
+  // `true`: cached with the defaults, the opt-in of `queries: 'explicit'`.
   prisma.user.findMany({ cache: true })
   prisma.user.findUnique({ where: { id: 1 }, cache: true }).posts()
   prisma.user.count({ cache: true })
@@ -159,18 +159,20 @@ function keepsTransactionsAndClientMembers(prisma: Cached) {
   expectTypeOf(prisma.$disconnect()).toEqualTypeOf<Promise<void>>()
 }
 
-// `mode` is an option of the extension; the per-query option is the same in both modes.
-const explicitOf = (client: PrismaClient) => client.$extends(prismaCache({ mode: 'explicit' }))
+// `queries` is an option of the extension; the per-query option is the same either way.
+const explicitOf = (client: PrismaClient) => client.$extends(prismaCache({ queries: 'explicit' }))
 
-function typesTheModeAndTheOrigin(prisma: Cached, client: PrismaClient) {
+function typesTheQueriesOptionAndTheOrigin(prisma: Cached, client: PrismaClient) {
   const explicit = explicitOf(client)
   explicit.user.findMany({ cache: true })
   explicit.user.findFirst({ cache: { ttl: '1m' } })
   expectTypeOf(explicit.user.findMany({ cache: true })).resolves.toEqualTypeOf<User[]>()
-  // @ts-expect-error `mode` is 'all' or 'explicit'
+  // @ts-expect-error `queries` is 'all' or 'explicit'
+  prismaCache({ queries: 'opt-in' })
+  // @ts-expect-error so is its deprecated alias `mode`
   prismaCache({ mode: 'opt-in' })
   // @ts-expect-error a misspelt option
-  prismaCache({ mdoe: 'explicit' })
+  prismaCache({ qeuries: 'explicit' })
 
   // The result keeps its exact type, fluent API and select included; the info is typed.
   const found = prisma.$cache.withInfo(() => prisma.user.findMany({ select: { email: true }, cache: true }))
@@ -235,6 +237,6 @@ describe('the cache option of ormcache/prisma', () => {
     expectTypeOf(keepsTransactionsAndClientMembers).toBeFunction()
     expectTypeOf(typesRawReads).toBeFunction()
     expectTypeOf(keepsLaterExtensions).toBeFunction()
-    expectTypeOf(typesTheModeAndTheOrigin).toBeFunction()
+    expectTypeOf(typesTheQueriesOptionAndTheOrigin).toBeFunction()
   })
 })

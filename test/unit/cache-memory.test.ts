@@ -49,7 +49,7 @@ describe('in-process cache', () => {
     }
     expect(loader).toHaveBeenCalledTimes(1)
     expect(cache.stats()).toMatchObject({ loads: 1, l1Hits: 3, staleRejects: 0 })
-    await cache.invalidate(['B'])
+    await cache.invalidate({ tags: ['B'] })
     expect(await cache.getOrLoad('key', ['B', 'A'], loader)).toBe('value')
     expect(loader).toHaveBeenCalledTimes(2)
   })
@@ -72,12 +72,16 @@ describe('in-process cache', () => {
     const read = () => cache.getOrLoad('user:1', ['User', 'User:1'], () => ({ version }))
     expect(await read()).toEqual({ version: 1 })
     version = 2
-    await cache.invalidate(['User:1'])
+    await cache.invalidate({ tags: ['User:1'] })
     expect(await read()).toEqual({ version: 2 })
     // Another tag leaves the entry alone.
     version = 3
-    await cache.invalidate(['User:2'])
+    await cache.invalidate({ tags: ['User:2'] })
     expect(await read()).toEqual({ version: 2 })
+    // The array form of before 1.0 (deprecated) still works.
+    await cache.invalidate(['User:1'])
+    expect(await read()).toEqual({ version: 3 })
+    await expect(cache.invalidate([''])).rejects.toThrow(/`tags`/)
   })
 
   test('concurrent misses of one key run the loader once, each caller with its own copy', async () => {
@@ -98,7 +102,7 @@ describe('in-process cache', () => {
     const cache = memoryCache()
     const slow = deferred<string>()
     const early = cache.getOrLoad('k', ['T'], () => slow.promise)
-    await cache.invalidate(['T'])
+    await cache.invalidate({ tags: ['T'] })
     // Arrives after the invalidation: must not get the pre-invalidation load.
     const late = cache.getOrLoad('k', ['T'], () => 'fresh')
     slow.resolve('stale')
@@ -192,7 +196,7 @@ describe('in-process cache', () => {
     const cache = memoryCache()
     await expect(cache.getOrLoad('', [], () => 1)).rejects.toThrow(/`key`/)
     await expect(cache.getOrLoad('k', 'User' as unknown as string[], () => 1)).rejects.toThrow(/`tags`/)
-    await expect(cache.invalidate([''])).rejects.toThrow(/`tags`/)
+    await expect(cache.invalidate({ tags: [''] })).rejects.toThrow(/`tags`/)
     await expect(cache.getOrLoad('k', [], () => 1, { ttl: -1 })).rejects.toThrow(/`ttl`/)
     await cache.close()
     await expect(cache.getOrLoad('k', [], () => 1)).rejects.toThrow(CacheClosedError)

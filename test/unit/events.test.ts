@@ -23,7 +23,7 @@ test('hits, misses, loads and invalidations go out on diagnostics channels', asy
   const cache = createCache({ prefix: 'events' })
   await cache.getOrLoad('k', ['T'], () => 1)
   await cache.getOrLoad('k', ['T'], () => 1)
-  await cache.invalidate(['T'])
+  await cache.invalidate({ tags: ['T'] })
   await cache.invalidateAll()
   await cache.close()
   expect(misses).toEqual([{ prefix: 'events', key: 'k' }])

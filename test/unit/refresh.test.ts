@@ -62,7 +62,7 @@ describe('stale-while-revalidate', () => {
     const memory = cache({ ttl: '1s', swr: '1h' })
     await memory.getOrLoad('k', ['T'], () => 'old')
     vi.advanceTimersByTime(1_500)
-    await memory.invalidate(['T'])
+    await memory.invalidate({ tags: ['T'] })
     expect(await memory.getOrLoad('k', ['T'], () => 'new')).toBe('new')
   })
 

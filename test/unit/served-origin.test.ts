@@ -1,24 +1,24 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { type Cache, type CacheOrigin, createCache } from '../../src/index.js'
+import { type AdapterCache, createAdapterCache, type ServedOrigin } from '../../src/cache.js'
 
-// `getOrLoad`'s `onServed`: where each caller's value came from. In-process tier
+// `getOrLoad`'s `onServed` (an adapters' hook, not public): where each caller's value came from. In-process tier
 // with the clock faked; the Redis origins are observed in the Prisma adapter's tests.
 
-const caches: Cache[] = []
+const caches: AdapterCache[] = []
 afterEach(async () => {
   vi.useRealTimers()
   await Promise.all(caches.splice(0).map((cache) => cache.close()))
 })
 
 function served() {
-  const seen: [CacheOrigin, number | undefined][] = []
-  return { seen, onServed: (origin: CacheOrigin, expiresAt: number | undefined) => seen.push([origin, expiresAt]) }
+  const seen: [ServedOrigin, number | undefined][] = []
+  return { seen, onServed: (origin: ServedOrigin, expiresAt: number | undefined) => seen.push([origin, expiresAt]) }
 }
 
 describe('onServed', () => {
   test("reports 'loader', then 'l1' with the expiry, then 'stale' under swr", async () => {
     vi.useFakeTimers({ toFake: ['Date'] })
-    const memory = createCache({ ttl: '1s', swr: '10s' })
+    const memory = createAdapterCache({ ttl: '1s', swr: '10s' })
     caches.push(memory)
     const { seen, onServed } = served()
     const startedAt = Date.now()
@@ -34,7 +34,7 @@ describe('onServed', () => {
   })
 
   test('a caller joining a load under way hears the origin of that load, once', async () => {
-    const memory = createCache()
+    const memory = createAdapterCache()
     caches.push(memory)
     const first = served()
     const joiner = served()
@@ -49,7 +49,7 @@ describe('onServed', () => {
   })
 
   test('is not called when the loader fails', async () => {
-    const memory = createCache()
+    const memory = createAdapterCache()
     caches.push(memory)
     const { seen, onServed } = served()
     await expect(memory.getOrLoad('k', [], () => Promise.reject(new Error('down')), { onServed })).rejects.toThrow(

@@ -1,7 +1,7 @@
 import { Decimal } from '@prisma/client/runtime/client'
 import { describe, expect, test } from 'vitest'
 import { prismaCache } from '../../../adapters/prisma/index.js'
-import { InvalidOptionError } from '../../../src/errors.js'
+import { InvalidOptionError, InvalidUsageError } from '../../../src/errors.js'
 import { sameClassesDeep } from '../../fixtures/values.js'
 import { until } from '../../fixtures/wait.js'
 import { redisUrl } from '../../helpers/services.js'
@@ -153,9 +153,9 @@ describe('reads through prismaCache', () => {
   })
 })
 
-describe("mode: 'explicit'", () => {
+describe("queries: 'explicit'", () => {
   test('caches only reads that pass a `cache` option; writes still invalidate them', async () => {
-    const { prisma, queries } = await fixture.cached({ mode: 'explicit' })
+    const { prisma, queries } = await fixture.cached({ queries: 'explicit' })
     const user = await prisma.user.create({ data: { email: 'a@x.test', name: 'A' } })
     const plain = () => prisma.user.findMany()
     const optedIn = () => prisma.user.findMany({ cache: true })
@@ -180,7 +180,7 @@ describe("mode: 'explicit'", () => {
   })
 
   test("a model set to false stays uncached even when a query asks; `cache: true` in 'all' mode is the default entry", async () => {
-    const explicit = await fixture.cached({ mode: 'explicit', models: { Post: false } })
+    const explicit = await fixture.cached({ queries: 'explicit', models: { Post: false } })
     expect(await explicit.queries.during(() => explicit.prisma.post.findMany({ cache: true }))).toBe(1)
     expect(await explicit.queries.during(() => explicit.prisma.post.findMany({ cache: true }))).toBe(1)
 
@@ -188,6 +188,33 @@ describe("mode: 'explicit'", () => {
     await prisma.user.findMany({ where: { name: 'A' } })
     expect(await queries.during(() => prisma.user.findMany({ where: { name: 'A' }, cache: true }))).toBe(0)
     expect(prisma.$cache.stats()).toMatchObject({ loads: 1, l1Hits: 1 })
+  })
+
+  test("`mode`, the option's old name, still works", async () => {
+    const { prisma, queries } = await fixture.cached({ mode: 'explicit' })
+    expect(await queries.during(() => prisma.user.findMany())).toBe(1)
+    expect(await queries.during(() => prisma.user.findMany())).toBe(1)
+    await prisma.user.findMany({ cache: true })
+    expect(await queries.during(() => prisma.user.findMany({ cache: true }))).toBe(0)
+  })
+})
+
+describe('$cache.invalidate and $cache.invalidateAll', () => {
+  test('invalidateAll makes every cached read a miss; invalidate checks its tags', async () => {
+    const { prisma, queries } = await fixture.cached()
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    const reads = [() => prisma.user.findMany(), () => prisma.post.count(), () => prisma.user.findFirst()]
+    for (const read of reads) await read()
+    for (const read of reads) expect(await queries.during(read)).toBe(0)
+    const { invalidations } = prisma.$cache.stats()
+    await prisma.$cache.invalidateAll()
+    for (const read of reads) expect(await queries.during(read)).toBe(1)
+    expect(prisma.$cache.stats()).toMatchObject({ invalidations: invalidations + 1, schemaFallbacks: 0 })
+
+    await expect(prisma.$cache.invalidate({ tags: [''] })).rejects.toThrow(InvalidOptionError)
+    // @ts-expect-error the tags go in an object, as everywhere in ormcache
+    await expect(prisma.$cache.invalidate(['User'])).rejects.toThrow(/`tags`/)
+    await prisma.$cache.invalidate({ tags: [] })
   })
 })
 
@@ -278,7 +305,7 @@ describe('$cache.withInfo', () => {
     // The entry read around is still there.
     expect((await prisma.$cache.withInfo(() => prisma.user.findMany())).info.origin).toBe('l1')
 
-    const explicit = await fixture.cached({ mode: 'explicit' })
+    const explicit = await fixture.cached({ queries: 'explicit' })
     const read = () => explicit.prisma.user.findUnique({ where: { id: user.id } })
     expect((await explicit.prisma.$cache.withInfo(read)).info).toEqual({ origin: 'bypass' })
     expect((await explicit.prisma.$cache.withInfo(read)).info).toEqual({ origin: 'bypass' })
@@ -312,8 +339,9 @@ describe('$cache.withInfo', () => {
       prisma.$cache.withInfo(() => Promise.all([prisma.user.findMany(), prisma.user.count()])),
     ).rejects.toThrow(/made 2/)
     await expect(prisma.$cache.withInfo(() => prisma.user.create({ data: { email: 'b@x.test' } }))).rejects.toThrow(
-      TypeError,
+      InvalidUsageError,
     )
+    await expect(prisma.$cache.withInfo(prisma.user.findMany() as never)).rejects.toThrow(InvalidOptionError)
   })
 })
 
@@ -388,8 +416,12 @@ describe('options', () => {
     // A misspelt option is shown the adapter's options too, not only the engine's.
     expect(() => prismaCache({ modles: {} } as never)).toThrow(/`modles`.*models/)
     expect(() => prismaCache({ redis: 'localhost:6379' })).toThrow(/`redis`/)
+    expect(() => prismaCache({ queries: 'opt-in' as 'all' })).toThrow(/`queries` must be 'all' or 'explicit'/)
+    expect(() => prismaCache({ queries: 'explicit' })).not.toThrow()
+    // The deprecated `mode` is checked as before, and may not contradict `queries`.
     expect(() => prismaCache({ mode: 'opt-in' as 'all' })).toThrow(/`mode` must be 'all' or 'explicit'/)
-    expect(() => prismaCache({ mode: 'explicit' })).not.toThrow()
+    expect(() => prismaCache({ mode: 'explicit', queries: 'explicit' })).not.toThrow()
+    expect(() => prismaCache({ mode: 'explicit', queries: 'all' })).toThrow(/`mode` must be absent.*old name/)
   })
 
   test('a model name the client does not have fails when the client is extended', () => {

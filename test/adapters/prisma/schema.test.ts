@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { readTags } from '../../../adapters/prisma/read-tags.js'
 import { RelationGraph, type RuntimeDataModel } from '../../../adapters/prisma/relations.js'
-import { parseSchema, SchemaParseError } from '../../../adapters/prisma/schema-parser.js'
+import { parseSchema } from '../../../adapters/prisma/schema-parser.js'
 import { rowsTag, rowTag } from '../../../adapters/prisma/tag-names.js'
 import { writeTags } from '../../../adapters/prisma/write-tags.js'
+import { SchemaParseError } from '../../../src/errors.js'
 
 const TEST_SCHEMA = readFileSync(new URL('./schema.prisma', import.meta.url), 'utf8')
 
