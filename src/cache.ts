@@ -9,7 +9,9 @@ import { L1, type L1Entry } from './l1.js'
 import { type HeldLock, L2, type L2Read } from './l2.js'
 import { type ClaimSettings, claimLoad } from './load-claim.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import { PendingInvalidations } from './pending-invalidations.js'
 import { connectRedis, type RedisConnection } from './redis/connection.js'
+import { RedisRestarts } from './redis-restarts.js'
 import { SocketReads } from './socket-reads.js'
 import { type CacheStats, Counters } from './stats.js'
 import { TagClock } from './tag-clock.js'
@@ -98,12 +100,23 @@ export interface AdapterCache extends Cache {
 }
 
 export function createCache(options?: CacheOptions): Cache {
-  return new TieredCache(resolveOptions(options))
+  return new TieredCache(resolveOptions(options), SYSTEM_CLOCK)
 }
 
+/**
+ * Where the cache reads the time (ms since the epoch) for TTLs, lock waits and how long ago the
+ * bus was read: `Date` in use, a fake one in tests. Only the tag clock is logical, not time.
+ */
+export interface Clock {
+  now(): number
+}
+
+// Looked up at each call, so a test that fakes `Date` after creating a cache still moves its time.
+const SYSTEM_CLOCK: Clock = { now: () => Date.now() }
+
 /** `createCache` for the adapters: the same engine, typed with its internal hooks. */
-export function createAdapterCache(options?: CacheOptions): AdapterCache {
-  return new TieredCache(resolveOptions(options))
+export function createAdapterCache(options?: CacheOptions, clock: Clock = SYSTEM_CLOCK): AdapterCache {
+  return new TieredCache(resolveOptions(options), clock)
 }
 
 /** A load under way in this process, which concurrent callers of the same key join. */
@@ -142,14 +155,12 @@ interface Freshness {
   readonly loadMs: number
 }
 
-const REPLAY_INTERVAL_MS = 1_000
 /**
  * Longest this process may go without reading its sockets and still serve L1: beyond it, a hit
  * first lets the event loop read the bus (two turns), so another instance's write is never hidden
  * longer than the bus's delay plus this, even from a loop of hits that never yields.
  */
 export const MAX_UNREAD_BUS_MS = 20
-const MAX_PENDING_TAGS = 10_000
 
 class TieredCache implements AdapterCache {
   readonly #options: ResolvedOptions
@@ -162,24 +173,31 @@ class TieredCache implements AdapterCache {
   readonly #flights = new Map<string, Flight>()
   #claims: ClaimSettings | undefined
   /** When the bus's socket was last read, for L1 hits in loops that never yield. */
-  readonly #socketReads = new SocketReads()
+  readonly #socketReads: SocketReads
   /** Keys being refreshed in the background (early refresh, stale-while-revalidate). */
   readonly #refreshing = new Set<string>()
   /** Writes to Redis nobody waits for (entry stores, unlocks); `close()` lets them finish. */
   readonly #background = new Set<Promise<unknown>>()
   /** Tags whose invalidation has not reached Redis yet; their entries there are not trusted. */
-  readonly #pendingTags = new Set<string>()
-  #replayTimer: NodeJS.Timeout | undefined
-  #redisRunId: string | undefined
+  readonly #pending: PendingInvalidations
+  #restarts: RedisRestarts | undefined
   #closed = false
   // Tag versions and lock tokens must be unique across processes and restarts:
   // a random id per cache instance, then a counter, costs nothing per call.
   readonly #instanceId = randomBytes(9).toString('base64url')
   #sequence = 0
 
-  constructor(options: ResolvedOptions) {
+  readonly #time: Clock
+
+  constructor(options: ResolvedOptions, time: Clock) {
     this.#options = options
+    this.#time = time
+    this.#socketReads = new SocketReads(time)
     this.#l1 = options.l1 === false ? undefined : new L1(options.l1.maxBytes)
+    this.#pending = new PendingInvalidations(async (tags, bypassBreaker) => {
+      if (this.#l2 === undefined || this.#bus === undefined) return
+      await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), bypassBreaker)
+    })
     if (options.redis === undefined) return
     const redis = connectRedis(options.redis, options.timeoutMs)
     this.#redis = redis
@@ -189,7 +207,7 @@ class TieredCache implements AdapterCache {
       redis,
       { ...options, channel },
       {
-        recover: () => this.#replayPending(true),
+        recover: () => this.#pending.replay(true),
         onOpen: () => {
           this.#counters.values.circuitOpens++
           publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'open' }))
@@ -215,8 +233,11 @@ class TieredCache implements AdapterCache {
       onDisconnected: () => publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'down' })),
     })
     if (!redis.isCluster) {
-      redis.client.on('ready', this.#onRedisReady)
-      if (redis.client.status === 'ready') this.#onRedisReady()
+      this.#restarts = new RedisRestarts(
+        redis.client,
+        () => this.#clock.invalidateAll(),
+        (error) => this.#redisError(error),
+      )
     }
   }
 
@@ -234,7 +255,7 @@ class TieredCache implements AdapterCache {
 
     let memoryTrusted = this.#memoryTrusted()
     let l1Entry = memoryTrusted ? this.#l1?.get(key) : undefined
-    if (l1Entry !== undefined && !this.#busRead(Date.now())) {
+    if (l1Entry !== undefined && !this.#busRead(this.#time.now())) {
       // Another instance's invalidation may be waiting in the bus's socket: let it be read first.
       await this.#socketReads.nextRead()
       if (this.#closed) throw new CacheClosedError()
@@ -242,7 +263,7 @@ class TieredCache implements AdapterCache {
       l1Entry = memoryTrusted ? this.#l1?.get(key) : undefined
     }
     if (l1Entry !== undefined) {
-      const now = Date.now()
+      const now = this.#time.now()
       if (now < l1Entry.staleUntil && sameTags(l1Entry.tags, tags) && this.#clock.isCurrent(tags, l1Entry.since)) {
         this.#counters.values.l1Hits++
         publish(CHANNELS.hit, () => ({ prefix: this.#options.prefix, key, tier: 'l1' }))
@@ -298,7 +319,7 @@ class TieredCache implements AdapterCache {
     if (this.#closed || !this.#memoryTrusted()) return undefined
     const entry = this.#l1?.get(key)
     if (entry === undefined) return undefined
-    const now = Date.now()
+    const now = this.#time.now()
     if (
       !this.#busRead(now) ||
       now >= entry.expiresAt ||
@@ -326,7 +347,7 @@ class TieredCache implements AdapterCache {
   stats(): CacheStats {
     return {
       ...this.#counters.values,
-      pendingInvalidations: this.#pendingTags.size,
+      pendingInvalidations: this.#pending.size,
       redis: this.#l2 === undefined ? 'none' : this.#l2.available ? 'up' : 'down',
       bus: this.#bus === undefined ? 'none' : this.#bus.live ? 'live' : 'down',
       l1Entries: this.#l1?.size ?? 0,
@@ -337,10 +358,9 @@ class TieredCache implements AdapterCache {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearTimeout(this.#replayTimer)
+    this.#pending.stop()
     this.#socketReads.stop()
-    // The client may be the app's, and outlive this cache.
-    this.#redis?.client.off('ready', this.#onRedisReady)
+    this.#restarts?.stop()
     this.#l2?.close()
     // Loads under way are the callers' to await; a stuck loader must not hang close().
     await Promise.allSettled([...this.#background])
@@ -383,8 +403,8 @@ class TieredCache implements AdapterCache {
 
   async #load(request: LoadRequest, refreshing: boolean): Promise<LoadResult> {
     const { key } = request
-    const startedAt = Date.now()
-    const l2 = this.#l2?.available && !this.#hasPendingInvalidation(request.tags) ? this.#l2 : undefined
+    const startedAt = this.#time.now()
+    const l2 = this.#l2?.available && !this.#pending.covers(request.tags) ? this.#l2 : undefined
     if (this.#l2 !== undefined && l2 === undefined) this.#counters.values.bypassed++
     // Captured before the loader runs: the entry is valid only while these are current.
     let versions: readonly string[] | undefined
@@ -423,7 +443,7 @@ class TieredCache implements AdapterCache {
       key,
       durationMs: performance.now() - loaderStartedAt,
     }))
-    const loadMs = Date.now() - startedAt
+    const loadMs = this.#time.now() - startedAt
     const bytes = this.#encode(value)
     if (bytes !== undefined) {
       // TTL counts from before the read, so an entry never claims data younger than it is.
@@ -436,7 +456,7 @@ class TieredCache implements AdapterCache {
           ? this.#storeInL1(request, bytes, freshness)
           : undefined
       // Redis refuses the entry if a tag's version moved on since `versions` were read.
-      if (l2 !== undefined && versions !== undefined && !this.#hasPendingInvalidation(request.tags)) {
+      if (l2 !== undefined && versions !== undefined && !this.#pending.covers(request.tags)) {
         const header: EntryHeader = { tags: request.l2Tags, versions, expiresAt, loadMs }
         this.#storeInL2(l2, request, versions, encodeEntry(header, bytes), lock, inMemory)
         return { value, bytes, origin: 'loader' }
@@ -457,7 +477,7 @@ class TieredCache implements AdapterCache {
       publish(CHANNELS.staleReject, () => ({ prefix: this.#options.prefix, key: request.key }))
       return undefined
     }
-    const now = Date.now()
+    const now = this.#time.now()
     const freshness = {
       expiresAt: header.expiresAt,
       staleUntil: header.expiresAt + request.swrMs,
@@ -490,6 +510,7 @@ class TieredCache implements AdapterCache {
       l2,
       lock: this.#options.lock,
       nextId: () => this.#nextId(),
+      now: () => this.#time.now(),
       closed: () => this.#closed,
       waitStarted: () => {
         this.#counters.values.lockWaits++
@@ -526,7 +547,7 @@ class TieredCache implements AdapterCache {
   #storeInL1(request: LoadRequest, valueBytes: Uint8Array, freshness: Freshness): L1Entry | undefined {
     if (this.#l1 === undefined) return undefined
     const l1TtlMs = this.#options.l1 === false ? undefined : this.#options.l1.ttlMs
-    const cap = l1TtlMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + l1TtlMs
+    const cap = l1TtlMs === undefined ? Number.POSITIVE_INFINITY : this.#time.now() + l1TtlMs
     return this.#l1.set(request.key, {
       valueBytes,
       tags: request.tags,
@@ -614,8 +635,7 @@ class TieredCache implements AdapterCache {
       await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
     } catch (error) {
       this.#redisError(error)
-      this.#keepPending(tags)
-      this.#scheduleReplay()
+      this.#pending.keep(tags)
     }
   }
 
@@ -637,58 +657,6 @@ class TieredCache implements AdapterCache {
   /** L1 may serve only while every other instance's invalidations can reach it. */
   #memoryTrusted(): boolean {
     return this.#l2 === undefined || (this.#l2.available && this.#bus?.live === true)
-  }
-
-  /**
-   * Remembers invalidations Redis missed. A long outage under heavy writes would
-   * grow this without bound (row tags), so past a limit it collapses into one
-   * invalidation of everything: coarser, never lost.
-   */
-  #keepPending(tags: readonly string[]): void {
-    if (this.#pendingTags.has(ALL_TAGS)) return
-    for (const tag of tags) this.#pendingTags.add(tag)
-    if (this.#pendingTags.size > MAX_PENDING_TAGS) {
-      this.#pendingTags.clear()
-      this.#pendingTags.add(ALL_TAGS)
-    }
-  }
-
-  #hasPendingInvalidation(tags: readonly string[]): boolean {
-    if (this.#pendingTags.size === 0) return false
-    return this.#pendingTags.has(ALL_TAGS) || tags.some((tag) => this.#pendingTags.has(tag))
-  }
-
-  #scheduleReplay(): void {
-    if (this.#replayTimer !== undefined || this.#closed) return
-    this.#replayTimer = setTimeout(() => {
-      this.#replayTimer = undefined
-      this.#replayPending(false).catch(() => this.#scheduleReplay())
-    }, REPLAY_INTERVAL_MS)
-    this.#replayTimer.unref()
-  }
-
-  /** Writes the invalidations Redis missed; throws if it still cannot, so they stay pending. */
-  async #replayPending(bypassBreaker: boolean): Promise<void> {
-    if (this.#l2 === undefined || this.#bus === undefined || this.#pendingTags.size === 0) return
-    const tags = [...this.#pendingTags]
-    await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), bypassBreaker)
-    for (const tag of tags) this.#pendingTags.delete(tag)
-  }
-
-  readonly #onRedisReady = () => void this.#checkRunId()
-
-  /** A Redis that restarted empty lost every tag, and the bus messages sent meanwhile: flush L1. */
-  async #checkRunId(): Promise<void> {
-    if (this.#redis === undefined) return
-    try {
-      const info = await this.#redis.client.info('server')
-      const runId = /run_id:(\w+)/.exec(info)?.[1]
-      if (runId === undefined) return
-      if (this.#redisRunId !== undefined && this.#redisRunId !== runId) this.#clock.invalidateAll()
-      this.#redisRunId = runId
-    } catch (error) {
-      this.#redisError(error)
-    }
   }
 
   #redisError(error: unknown): void {

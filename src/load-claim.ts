@@ -15,6 +15,7 @@ export interface ClaimSettings {
   readonly l2: L2
   readonly lock: false | { readonly ttlMs: number; readonly waitMs: number }
   nextId(): string
+  now(): number
   closed(): boolean
   /** A waiter started waiting for another instance's load; then how its wait ended. */
   waitStarted(): void
@@ -79,12 +80,12 @@ async function waitForFill<Hit>(
   const { l2, lock } = settings
   const waitMs = lock === false ? 0 : lock.waitMs
   settings.waitStarted()
-  const startedAt = Date.now()
+  const startedAt = settings.now()
   const deadline = startedAt + waitMs
   let versions = versionsSoFar
   let pauseMs = 1
-  while (Date.now() < deadline && !settings.closed()) {
-    await sleep(Math.min(pauseMs, Math.max(deadline - Date.now(), 0)))
+  while (settings.now() < deadline && !settings.closed()) {
+    await sleep(Math.min(pauseMs, Math.max(deadline - settings.now(), 0)))
     pauseMs = Math.min(pauseMs * 1.5, 25)
     // Each poll asks for the lock too: a holder that stores and leaves between a look at the
     // entry and a try at the lock cannot make this waiter load a second time.
@@ -92,15 +93,15 @@ async function waitForFill<Hit>(
     versions = poll.versions
     const hit = serve(poll)
     if (hit !== undefined) {
-      settings.waitEnded(key, 'filled', Date.now() - startedAt)
+      settings.waitEnded(key, 'filled', settings.now() - startedAt)
       return { kind: 'hit', hit }
     }
     const state = poll.fill ?? (await l2.fill(key, fill.token, fill.ttlMs, poll.versions))
     if (state === 'acquired') {
-      settings.waitEnded(key, 'acquired', Date.now() - startedAt)
+      settings.waitEnded(key, 'acquired', settings.now() - startedAt)
       return { kind: 'load', versions, lock: { kind: 'fill', token: fill.token } }
     }
   }
-  settings.waitEnded(key, 'timeout', Date.now() - startedAt)
+  settings.waitEnded(key, 'timeout', settings.now() - startedAt)
   return { kind: 'load', versions }
 }

@@ -22,6 +22,11 @@ export class SocketReads {
   /** Callers waiting for a read of the sockets: the next check phase arms them, the one after releases them. */
   #waiting: (() => void)[] = []
   #armed: (() => void)[] = []
+  readonly #time: { now(): number }
+
+  constructor(time: { now(): number } = { now: () => Date.now() }) {
+    this.#time = time
+  }
 
   /** True when the sockets were read at most `boundMs` before `now`; keeps the record current for later calls. */
   readWithin(now: number, boundMs: number): boolean {
@@ -59,7 +64,7 @@ export class SocketReads {
   }
 
   readonly #onCheck = (): void => {
-    const now = Date.now()
+    const now = this.#time.now()
     if (this.#lastCheckAt !== undefined) this.#readUpTo = this.#lastCheckAt
     this.#lastCheckAt = now
     const released = this.#armed

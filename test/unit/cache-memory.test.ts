@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
+import { createAdapterCache } from '../../src/cache.js'
 import { type Cache, CacheClosedError, createCache } from '../../src/index.js'
 
 // The engine with no Redis: L1 alone, where read-your-writes, single-flight and
@@ -200,5 +201,21 @@ describe('in-process cache', () => {
     await expect(cache.getOrLoad('k', [], () => 1, { ttl: -1 })).rejects.toThrow(/`ttl`/)
     await cache.close()
     await expect(cache.getOrLoad('k', [], () => 1)).rejects.toThrow(CacheClosedError)
+  })
+})
+
+describe('clock', () => {
+  test('TTLs run on the clock the cache is given', async () => {
+    let now = 1_000_000
+    const cache = createAdapterCache({ ttl: '1s' }, { now: () => now })
+    caches.push(cache)
+    const loader = vi.fn(async () => 'value')
+    await cache.getOrLoad('k', ['T'], loader)
+    now += 999
+    await cache.getOrLoad('k', ['T'], loader)
+    expect(loader).toHaveBeenCalledTimes(1)
+    now += 1
+    await cache.getOrLoad('k', ['T'], loader)
+    expect(loader).toHaveBeenCalledTimes(2)
   })
 })
