@@ -110,7 +110,7 @@ export class L2 {
     if (bytes === null) {
       return { entry: undefined, corrupt: false, versions, fill: fillLock === undefined ? undefined : 'acquired' }
     }
-    if (bytes[0] === 0) return { entry: undefined, corrupt: false, versions, fill: 'held' }
+    if (isFillLock(bytes)) return { entry: undefined, corrupt: false, versions, fill: 'held' }
     const entry = decodeEntry(bytes)
     if (entry === undefined || entry.valueBytes.byteLength > this.#options.maxEntryBytes) {
       await this.delete(key)
@@ -304,4 +304,16 @@ export class L2 {
 
 function isSyntaxError(error: unknown): boolean {
   return error instanceof Error && error.name === 'ReplyError' && /syntax error/i.test(error.message)
+}
+
+const FILL_MARKER_BYTES = Buffer.from(FILL_MARKER_PREFIX)
+/** Our tokens are short; anything longer that starts the same way is foreign bytes, read as a corrupt entry. */
+const MAX_FILL_LOCK_BYTES = FILL_MARKER_BYTES.length + 64
+
+function isFillLock(bytes: Buffer): boolean {
+  return (
+    bytes.length > FILL_MARKER_BYTES.length &&
+    bytes.length <= MAX_FILL_LOCK_BYTES &&
+    bytes.subarray(0, FILL_MARKER_BYTES.length).equals(FILL_MARKER_BYTES)
+  )
 }

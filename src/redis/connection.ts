@@ -7,14 +7,9 @@ export type RedisClient = Redis | Cluster
 type ScriptArg = string | number | Buffer
 type ScriptCall<R> = (numKeys: number, ...keysAndArgs: ScriptArg[]) => Promise<R>
 
-/** The commands `defineCommand` adds for our scripts (ioredis adds a `…Buffer` twin of each). */
-export interface ScriptCommands {
-  ormcacheTagsV2: ScriptCall<string[]>
-  ormcacheFillV1: ScriptCall<number>
-  ormcacheStoreV3: ScriptCall<number>
-  ormcacheMatchV2: ScriptCall<number>
-  ormcacheInvalidateV1: ScriptCall<number>
-  ormcacheUnlockV1: ScriptCall<number>
+/** The commands `defineCommand` adds for our scripts, typed from the SCRIPTS table. */
+export type ScriptCommands = {
+  readonly [Name in keyof typeof SCRIPTS]: ScriptCall<(typeof SCRIPTS)[Name]['reply']>
 }
 
 export interface RedisConnection {
@@ -55,7 +50,7 @@ export function connectRedis(redis: NonNullable<CacheOptions['redis']>, timeoutM
     // Without a listener ioredis reports every reconnect attempt as an unhandled error.
     client.on('error', () => {})
   }
-  for (const [name, lua] of Object.entries(SCRIPTS)) {
+  for (const [name, { lua }] of Object.entries(SCRIPTS)) {
     client.defineCommand(name, { lua })
   }
   return {

@@ -41,12 +41,14 @@ export const FILL_MARKER_PREFIX = '\u0000fill:'
  * in ms. Returns the versions in KEYS order.
  */
 export const TAGS_SCRIPT = `
+local fresh_id, tag_ttl = ARGV[1], ARGV[2]
 local versions = {}
 for i = 1, #KEYS do
-  local version = redis.call('GET', KEYS[i])
+  local tag_key = KEYS[i]
+  local version = redis.call('GET', tag_key)
   if not version then
-    version = ARGV[1] .. '.' .. i
-    redis.call('SET', KEYS[i], version, 'PX', ARGV[2])
+    version = fresh_id .. '.' .. i
+    redis.call('SET', tag_key, version, 'PX', tag_ttl)
   end
   versions[#versions + 1] = version
 end
@@ -62,15 +64,19 @@ return versions
  * or 0 (the entry looks current: read it again).
  */
 export const FILL_SCRIPT = `
-local head = redis.call('GETRANGE', KEYS[1], 0, 4095)
+local entry_key = KEYS[1]
+local lock_value, lock_ttl = ARGV[1], ARGV[2]
+local FIRST_VERSION = 3
+local head = redis.call('GETRANGE', entry_key, 0, 4095)
 if head == '' then
-  if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+  if redis.call('SET', entry_key, lock_value, 'PX', lock_ttl, 'NX') then return 1 end
   return 2
 end
-if string.byte(head, 1) == 0 then return 2 end
-for i = 3, #ARGV do
+-- Another instance's lock starts as ours does (a NUL byte, then 'fill:').
+if string.sub(head, 1, 6) == string.sub(lock_value, 1, 6) then return 2 end
+for i = FIRST_VERSION, #ARGV do
   if not string.find(head, ARGV[i], 1, true) then
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    redis.call('SET', entry_key, lock_value, 'PX', lock_ttl)
     return 1
   end
 end
@@ -89,25 +95,31 @@ return 0
  * Returns 1 if stored, 0 if a tag moved on.
  */
 export const STORE_SCRIPT = `
+local entry_key, refresh_lock_key = KEYS[1], KEYS[2]
+local FIRST_TAG = 3
+local bytes, entry_ttl, fill_lock, refresh_token, tag_ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+-- ARGV[6..] hold the versions of KEYS[3..]: the version of KEYS[i] is ARGV[i + 3].
+local VERSION_OFFSET = 3
 local stored = 1
-for i = 3, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[i + 3] then
+for i = FIRST_TAG, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i + VERSION_OFFSET] then
     stored = 0
     break
   end
 end
 if stored == 1 then
-  local entry_ttl = tonumber(ARGV[2])
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', entry_ttl)
-  local keep = math.max(entry_ttl, tonumber(ARGV[5]))
-  for i = 3, #KEYS do
+  redis.call('SET', entry_key, bytes, 'PX', entry_ttl)
+  local keep = math.max(entry_ttl, tag_ttl)
+  for i = FIRST_TAG, #KEYS do
     local left = redis.call('PTTL', KEYS[i])
     if left < entry_ttl or left < keep / 2 then redis.call('PEXPIRE', KEYS[i], keep) end
   end
-elseif ARGV[3] ~= '' and redis.call('GET', KEYS[1]) == ARGV[3] then
-  redis.call('DEL', KEYS[1])
+elseif fill_lock ~= '' and redis.call('GET', entry_key) == fill_lock then
+  redis.call('DEL', entry_key)
 end
-if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+if refresh_token ~= '' and redis.call('GET', refresh_lock_key) == refresh_token then
+  redis.call('DEL', refresh_lock_key)
+end
 return stored
 `
 
@@ -117,11 +129,13 @@ return stored
  * in ms, ARGV[3..] the captured versions in KEYS order.
  */
 export const MATCH_SCRIPT = `
+local entry_ttl, tag_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- ARGV[3..] hold the versions of KEYS[1..]: the version of KEYS[i] is ARGV[i + 2].
+local VERSION_OFFSET = 2
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[i + 2] then return 0 end
+  if redis.call('GET', KEYS[i]) ~= ARGV[i + VERSION_OFFSET] then return 0 end
 end
-local entry_ttl = tonumber(ARGV[1])
-local keep = math.max(entry_ttl, tonumber(ARGV[2]))
+local keep = math.max(entry_ttl, tag_ttl)
 for i = 1, #KEYS do
   local left = redis.call('PTTL', KEYS[i])
   if left < entry_ttl or left < keep / 2 then redis.call('PEXPIRE', KEYS[i], keep) end
@@ -137,10 +151,11 @@ return 1
  * KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms, ARGV[3] bus channel, ARGV[4] bus message.
  */
 export const INVALIDATE_SCRIPT = `
+local fresh_id, tag_ttl, channel, message = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1] .. '.' .. i, 'PX', ARGV[2])
+  redis.call('SET', KEYS[i], fresh_id .. '.' .. i, 'PX', tag_ttl)
 end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call('PUBLISH', channel, message)
 return #KEYS
 `
 
@@ -150,17 +165,22 @@ return #KEYS
  * KEYS[1] lock; ARGV[1] its value. Returns 1 if released.
  */
 export const UNLOCK_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+local lock_key, lock_value = KEYS[1], ARGV[1]
+if redis.call('GET', lock_key) == lock_value then
+  return redis.call('DEL', lock_key)
 end
 return 0
 `
 
+/**
+ * Every script, under the command name `defineCommand` gives it, with the type of its reply: the
+ * one table the client's command types are derived from (see ScriptCommands).
+ */
 export const SCRIPTS = {
-  ormcacheTagsV2: TAGS_SCRIPT,
-  ormcacheFillV1: FILL_SCRIPT,
-  ormcacheStoreV3: STORE_SCRIPT,
-  ormcacheMatchV2: MATCH_SCRIPT,
-  ormcacheInvalidateV1: INVALIDATE_SCRIPT,
-  ormcacheUnlockV1: UNLOCK_SCRIPT,
+  ormcacheTagsV2: { lua: TAGS_SCRIPT, reply: [] as string[] },
+  ormcacheFillV1: { lua: FILL_SCRIPT, reply: 0 as number },
+  ormcacheStoreV3: { lua: STORE_SCRIPT, reply: 0 as number },
+  ormcacheMatchV2: { lua: MATCH_SCRIPT, reply: 0 as number },
+  ormcacheInvalidateV1: { lua: INVALIDATE_SCRIPT, reply: 0 as number },
+  ormcacheUnlockV1: { lua: UNLOCK_SCRIPT, reply: 0 as number },
 } as const

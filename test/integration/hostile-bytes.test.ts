@@ -19,6 +19,23 @@ function unpolluted(): boolean {
 }
 
 describe('hostile bytes under real cache keys', () => {
+  test('bytes that start like a fill lock without being one are a corrupt entry, deleted at once', async () => {
+    const prefix = redis.prefix()
+    const reader = await redis.cache(prefix, { l1: false, lock: { ttl: '5s', wait: '5s' } })
+    const admin = await redis.admin()
+    const planted = [
+      Buffer.from([0]),
+      Buffer.from('\u0000fil'),
+      Buffer.concat([Buffer.from('\u0000fill:'), Buffer.alloc(200, 97)]),
+    ]
+    for (const [index, bytes] of planted.entries()) {
+      await admin.set(redis.entryKey(prefix, `k${index}`), bytes)
+      expect(await reader.getOrLoad(`k${index}`, ['T'], () => LOADED)).toEqual(LOADED)
+    }
+    // Taken for another instance's lock, each read would have waited (lockWaits) for lock.wait.
+    expect(reader.stats()).toMatchObject({ corruptEntries: 3, lockWaits: 0, loads: 3 })
+  })
+
   test('damaged entries are a miss or the exact cached value', async () => {
     const prefix = redis.prefix()
     const writer = await redis.cache(prefix, { l1: false })
