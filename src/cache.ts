@@ -10,7 +10,7 @@ import { type HeldLock, L2, type L2Read } from './l2.js'
 import { type ClaimSettings, claimLoad } from './load-claim.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
-import { connectRedis, type RedisConnection } from './redis/connection.js'
+import { connectRedis, type RedisClient, type RedisConnection } from './redis/connection.js'
 import { RedisRestarts } from './redis-restarts.js'
 import { SocketReads } from './socket-reads.js'
 import { type CacheStats, Counters } from './stats.js'
@@ -201,6 +201,7 @@ class TieredCache implements AdapterCache {
     if (options.redis === undefined) return
     const redis = connectRedis(options.redis, options.timeoutMs)
     this.#redis = redis
+    if (redis.owned) warnWhileUnreachable(redis.client)
     // Channels are not subject to ioredis keyPrefix; the prefix keeps two apps' buses apart anyway.
     const channel = `${redis.client.options.keyPrefix ?? ''}${options.prefix}:bus`
     this.#l2 = new L2(
@@ -673,6 +674,28 @@ class TieredCache implements AdapterCache {
   #nextId(): string {
     return `${this.#instanceId}.${(++this.#sequence).toString(36)}`
   }
+}
+
+export const REDIS_UNREACHABLE_WARNING = 'ORMCACHE_REDIS_UNREACHABLE'
+
+/**
+ * A wrong host, port or password leaves every read going to the database, and nothing would say
+ * why: say it once, with Redis's own reason, through Node's warnings (which users can silence by
+ * code), until the connection is first made.
+ */
+function warnWhileUnreachable(client: RedisClient): void {
+  const warn = (error: Error) => {
+    client.off('error', warn)
+    const { host, port, path } = (client.options ?? {}) as { host?: string; port?: number; path?: string }
+    const where = 'isCluster' in client && client.isCluster ? 'its cluster nodes' : (path ?? `${host}:${port}`)
+    process.emitWarning(
+      `ormcache: cannot reach Redis at ${where} (${error.message}): every read goes to the database until it can; ` +
+        '`stats().redis` says "down" meanwhile.',
+      { type: 'OrmCacheWarning', code: REDIS_UNREACHABLE_WARNING },
+    )
+  }
+  client.on('error', warn)
+  client.once('ready', () => client.off('error', warn))
 }
 
 /** Builds the message only when someone listens: hits stay allocation-free otherwise. */

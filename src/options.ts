@@ -187,6 +187,15 @@ function validateRedis(redis: unknown): CacheOptions['redis'] {
     if (redis !== undefined) checkRedisUrl(redis, 'redis')
     return redis
   }
+  if (isForeignRedisClient(redis)) {
+    // Taken for options, its fields would make ormcache open its own connection to 127.0.0.1:6379,
+    // which in production may be another Redis than the app's.
+    throw new InvalidOptionError(
+      'redis',
+      "a redis:// URL, ioredis options, or an ioredis Redis/Cluster; node-redis and other clients are not supported: pass the client's URL instead",
+      'a Redis client that is not ioredis',
+    )
+  }
   if (redis !== null && typeof redis === 'object' && !Array.isArray(redis)) return redis as CacheOptions['redis']
   throw new InvalidOptionError(
     'redis',
@@ -229,4 +238,17 @@ function rejectUnknown(options: object, known: Set<string>, path: string): void 
       throw new InvalidOptionError(`${path}${key}`, `one of the known options (${[...known].join(', ')})`, key)
     }
   }
+}
+
+/**
+ * A connected client of another library (node-redis's `createClient()`, say): it has methods, as
+ * an ioredis client does, but not ioredis's `defineCommand`. Plain options have no methods.
+ */
+function isForeignRedisClient(redis: unknown): boolean {
+  if (redis === null || typeof redis !== 'object') return false
+  const candidate = redis as Record<string, unknown>
+  if (typeof candidate.defineCommand === 'function') return false
+  return ['sendCommand', 'connect', 'duplicate', 'quit'].some(
+    (method) => typeof candidate[method] === 'function',
+  )
 }

@@ -1,3 +1,4 @@
+import { createClient as createNodeRedisClient } from '@redis/client'
 import { describe, expect, test } from 'vitest'
 import { type CacheOptions, createCache, InvalidOptionError } from '../../src/index.js'
 
@@ -44,6 +45,12 @@ describe('options are validated at construction', () => {
     rejects({ redis: 'localhost:6379' }, 'redis')
     rejects({ redis: 6379 }, 'redis')
     rejects({ redis: ['redis://a'] }, 'redis')
+  })
+  test('a node-redis client is refused, not taken for options that would open another connection', () => {
+    // Not connected: only its shape matters. (@redis/client is node-redis's client package.)
+    const nodeRedis = createNodeRedisClient({ url: 'redis://127.0.0.1:6379' })
+    rejects({ redis: nodeRedis as never }, 'redis')
+    expect(() => createCache({ redis: nodeRedis as never })).toThrow(/node-redis/)
   })
   test('a misspelt option is named rather than ignored', () => {
     rejects({ tll: '5s' }, 'tll')
