@@ -222,10 +222,23 @@ class TieredCache implements Cache {
       this.#l1?.delete(key)
     }
 
-    const flight = this.#flights.get(key)
-    // A load that began before an invalidation of its tags may return pre-write
-    // data: a caller arriving after that invalidation must not join it.
-    if (flight !== undefined && sameTags(flight.tags, tags) && this.#clock.isCurrent(flight.tags, flight.since)) {
+    let flight = this.#flights.get(key)
+    if (flight !== undefined && !this.#busRead(Date.now())) {
+      // A load under way is this process's memory too: an invalidation waiting unread may be of a
+      // write that returned after the load read the database and before this caller arrived.
+      await this.#socketReads.nextRead()
+      if (this.#closed) throw new CacheClosedError()
+      flight = this.#flights.get(key)
+    }
+    // A load that began before an invalidation of its tags may return pre-write data: a caller
+    // arriving after that invalidation must not join it, nor one arriving while invalidations may
+    // be lost (the bus down), whose arrival cannot be told.
+    if (
+      flight !== undefined &&
+      this.#busLive() &&
+      sameTags(flight.tags, tags) &&
+      this.#clock.isCurrent(flight.tags, flight.since)
+    ) {
       this.#counters.values.sharedLoads++
       let shared: LoadResult
       try {
@@ -685,7 +698,12 @@ class TieredCache implements Cache {
 
   /** L1 may serve only while every other instance's invalidations can reach it. */
   #memoryTrusted(): boolean {
-    return this.#l2 === undefined || (this.#l2.available && this.#bus?.live === true)
+    return this.#l2 === undefined || (this.#l2.available && this.#busLive())
+  }
+
+  /** True while other instances' invalidations can reach this one: no Redis, or the bus subscribed. */
+  #busLive(): boolean {
+    return this.#bus === undefined || this.#bus.live
   }
 
   /**
