@@ -156,7 +156,7 @@ class TieredCache implements Cache {
       redis,
       { ...options, channel },
       {
-        recover: () => this.#replayPending(true),
+        recover: () => this.#replayPending(),
         onOpen: () => {
           this.#counters.values.circuitOpens++
           publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'open' }))
@@ -181,10 +181,8 @@ class TieredCache implements Cache {
       },
       onDisconnected: () => publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'down' })),
     })
-    if (!redis.isCluster) {
-      redis.client.on('ready', this.#onRedisReady)
-      if (redis.client.status === 'ready') this.#onRedisReady()
-    }
+    redis.client.on('ready', this.#onRedisReady)
+    if (!redis.isCluster && redis.client.status === 'ready') void this.#checkRunId()
   }
 
   async getOrLoad<T>(
@@ -318,6 +316,8 @@ class TieredCache implements Cache {
     this.#closed = true
     clearTimeout(this.#replayTimer)
     this.#socketReads.stop()
+    // Nothing resends them after this: invalidations Redis missed get one last try.
+    await this.#replayPending().catch((error) => this.#redisError(error))
     // The client may be the app's, and outlive this cache.
     this.#redis?.client.off('ready', this.#onRedisReady)
     this.#l2?.close()
@@ -729,20 +729,29 @@ class TieredCache implements Cache {
     if (this.#replayTimer !== undefined || this.#closed) return
     this.#replayTimer = setTimeout(() => {
       this.#replayTimer = undefined
-      this.#replayPending(false).catch(() => this.#scheduleReplay())
+      // Not left to the probe that closes the circuit: it backs off to seconds, and other
+      // instances may trust Redis meanwhile.
+      this.#replayPending().catch(() => this.#scheduleReplay())
     }, REPLAY_INTERVAL_MS)
     this.#replayTimer.unref()
   }
 
-  /** Writes the invalidations Redis missed; throws if it still cannot, so they stay pending. */
-  async #replayPending(bypassBreaker: boolean): Promise<void> {
+  /**
+   * Writes the invalidations Redis missed, past an open circuit (see `#invalidate`); throws if it
+   * still cannot, so they stay pending.
+   */
+  async #replayPending(): Promise<void> {
     if (this.#l2 === undefined || this.#bus === undefined || this.#pendingTags.size === 0) return
     const tags = [...this.#pendingTags]
-    await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), bypassBreaker)
+    await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
     for (const tag of tags) this.#pendingTags.delete(tag)
   }
 
-  readonly #onRedisReady = () => void this.#checkRunId()
+  readonly #onRedisReady = () => {
+    // A connection back may be the first chance to write what could not be written without it.
+    if (this.#pendingTags.size > 0) this.#replayPending().catch(() => this.#scheduleReplay())
+    if (!this.#redis?.isCluster) void this.#checkRunId()
+  }
 
   /** A Redis that restarted empty lost every tag, and the bus messages sent meanwhile: flush L1. */
   async #checkRunId(): Promise<void> {
