@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'vitest'
 import {
   checkHistory,
+  confirmationTimes,
   type Delivery,
   describeViolation,
   type Origin,
@@ -29,8 +30,13 @@ function read(worker: number, origin: Origin, start: number, row: number, versio
   return { worker, op: 'by-id', origin, start, end: start + 1, seen: [{ rows: [row], versionSum: version }] }
 }
 
-const check = (reads: ReadRecord[], writes: WriteRecord[], deliveries: Delivery[] = [], l1Allowance = 0) =>
-  checkHistory(reads, writes, { initialVersion: 0, l1Allowance, deliveries })
+const check = (
+  reads: ReadRecord[],
+  writes: WriteRecord[],
+  deliveries: Delivery[] = [],
+  memoryLagMs = 5,
+  confirmedAt?: ReadonlyMap<WriteRecord, number>,
+) => checkHistory(reads, writes, { initialVersion: 0, memoryLagMs, deliveries, confirmedAt })
 
 describe('checkHistory', () => {
   const written = write(0, 100, [[1, 1]])
@@ -66,6 +72,51 @@ describe('checkHistory', () => {
     expect(check([read(1, 'flight', 102, 1, 0)], [written], delivered).violations).toEqual([])
     expect(check([read(1, 'flight', 104, 1, 0)], [written], delivered).violations).toHaveLength(1)
     expect(check([read(0, 'flight', 101, 1, 0)], [written], delivered).violations).toHaveLength(1)
+  })
+
+  test("a delivery measured late (a stalled process's handler) does not widen another process's memory window", () => {
+    const late: Delivery[] = [{ write: written, receiver: 1, at: 1_500 }]
+    expect(check([read(1, 'l1', 104, 1, 0)], [written], late).violations).toEqual([])
+    expect(check([read(1, 'l1', 106, 1, 0)], [written], late).violations).toHaveLength(1)
+    expect(check([read(1, 'flight', 106, 1, 0)], [written], late).violations).toHaveLength(1)
+  })
+
+  test('a write that returned before Redis had its invalidation: other processes may serve the old version until it did', () => {
+    const late: WriteRecord = { ...written, invalidationFailedAt: 99 }
+    const confirmed = new Map([[late, 300]])
+    const checkLate = (reads: ReadRecord[], deliveries: Delivery[] = []) =>
+      check(reads, [late], deliveries, 5, confirmed).violations
+    expect(checkLate([read(1, 'l2', 299, 1, 0), read(1, 'l1', 304, 1, 0), read(1, 'flight', 304, 1, 0)])).toEqual([])
+    expect(checkLate([read(1, 'l2', 301, 1, 0)])).toHaveLength(1)
+    expect(checkLate([read(1, 'l1', 306, 1, 0)])).toHaveLength(1)
+    // A delivery measured before the confirmation ends the window at that process.
+    expect(checkLate([read(1, 'l2', 201, 1, 0)], [{ write: late, receiver: 1, at: 200 }])).toHaveLength(1)
+    // Read-your-writes and the database owe nothing to Redis.
+    expect(checkLate([read(0, 'l2', 101, 1, 0)])).toHaveLength(1)
+    expect(checkLate([read(0, 'l1', 101, 1, 0)])).toHaveLength(1)
+    expect(checkLate([read(1, 'database', 101, 1, 0)])).toHaveLength(1)
+    const result = check([read(1, 'l2', 250, 1, 0), read(1, 'l1', 260, 1, 0)], [late], [], 5, confirmed)
+    expect(result.l2Staleness).toEqual([150])
+    expect(result.l1Staleness).toEqual([160])
+    expect(result.behindLate).toBe(2)
+    expect(check([read(1, 'l1', 102, 1, 0)], [written], [], 5).behindLate).toBe(0)
+  })
+
+  test("a failed invalidation is confirmed by its writer's first confirmation after the failure", () => {
+    const late: WriteRecord = { ...written, invalidationFailedAt: 99 }
+    const other: WriteRecord = { ...write(2, 100, [[2, 1]]), invalidationFailedAt: 98 }
+    const confirmations = [
+      { worker: 0, at: 50 },
+      { worker: 2, at: 120 },
+      { worker: 0, at: 400 },
+      { worker: 0, at: 300 },
+    ]
+    const confirmed = confirmationTimes([late, other, written], confirmations)
+    expect([...confirmed]).toEqual([
+      [late, 300],
+      [other, 120],
+    ])
+    expect(confirmationTimes([late], [{ worker: 0, at: 50 }]).has(late)).toBe(false)
   })
 
   test("the writer's own L1 gets no allowance: read-your-writes", () => {
