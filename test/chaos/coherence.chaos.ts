@@ -77,7 +77,6 @@ test('Prisma and TypeORM on the same rows: the checker flags the reads the other
       {
         initialVersion: INITIAL_VERSION,
         memoryLagMs: report.memoryLagMs,
-        deliveries: deliveries.filter(({ write }) => ours(write.worker)),
         confirmedAt: confirmationTimes(writes, confirmations),
       },
     )

@@ -159,12 +159,19 @@ export interface CheckOptions {
   readonly initialVersion: number
   /**
    * How long after a write's invalidation reached Redis another process's memory may still serve
-   * what the write replaced: the engine serves memory only while it has read its sockets within
-   * MAX_UNREAD_BUS_MS, and the bus message is in every subscriber's socket when Redis answers the
-   * writer; plus a margin for the clocks of two processes.
+   * what the write replaced. On a single Redis the bus message is in every subscriber's socket when
+   * Redis answers the writer, and the engine serves memory only while it has read its sockets within
+   * MAX_UNREAD_BUS_MS: that, plus a margin for the clocks of two processes.
    */
   readonly memoryLagMs: number
-  readonly deliveries: readonly Delivery[]
+  /**
+   * On a Redis Cluster the message reaches a subscriber on another node over the cluster bus, after
+   * Redis answered the writer: there another process's memory may also lag until the write's
+   * delivery measured in it, or `unmeasuredLagMs` after the write's invalidation reached Redis when
+   * none was. Not for a single Redis, where receipts matched by counting could only blur the bound
+   * (a resent invalidation is received twice).
+   */
+  readonly cluster?: { readonly deliveries: readonly Delivery[]; readonly unmeasuredLagMs: number }
   /** From `confirmationTimes`: when Redis had the invalidations of writes that returned before it did. */
   readonly confirmedAt?: ReadonlyMap<WriteRecord, number>
 }
@@ -259,8 +266,8 @@ class VisibleVersions {
  * database, and to every read of the writer's own process (read-your-writes). To another process's
  * reads from Redis, from when its invalidation reached Redis: when the write returned, unless Redis
  * had not confirmed it by then, and then from its confirmation (`confirmedAt`; never, if it was
- * never confirmed). To another process's memory, `memoryLagMs` after that. A delivery measured
- * before those times (the process's own handler ran) makes it visible there from then on.
+ * never confirmed). To another process's memory, `memoryLagMs` after that (on a cluster, see
+ * `CheckOptions.cluster`).
  */
 export function checkHistory(
   reads: readonly ReadRecord[],
@@ -272,7 +279,7 @@ export function checkHistory(
   const visibleTo = new Map<string, Map<number, VisibleVersions>>()
   const readers = new Set(reads.map((read) => read.worker))
   const delivered = new Map<WriteRecord, Map<number, number>>()
-  for (const { write, receiver, at } of options.deliveries) {
+  for (const { write, receiver, at } of options.cluster?.deliveries ?? []) {
     const byReceiver = delivered.get(write) ?? new Map<number, number>()
     byReceiver.set(receiver, at)
     delivered.set(write, byReceiver)
@@ -299,11 +306,14 @@ export function checkHistory(
       write.invalidationFailedAt === undefined
         ? write.end
         : (options.confirmedAt?.get(write) ?? Number.POSITIVE_INFINITY)
+    const { cluster } = options
     for (const reader of readers) {
-      const deliveredAt = delivered.get(write)?.get(reader) ?? Number.POSITIVE_INFINITY
       const own = reader === write.worker
-      const redisAt = own ? write.end : Math.max(write.end, Math.min(deliveredAt, inRedisAt))
-      const memoryAt = own ? write.end : Math.max(write.end, Math.min(deliveredAt, inRedisAt + options.memoryLagMs))
+      const redisAt = own ? write.end : Math.max(write.end, inRedisAt)
+      let memoryAt = own ? write.end : Math.max(write.end, inRedisAt + options.memoryLagMs)
+      if (cluster !== undefined && !own) {
+        memoryAt = Math.max(memoryAt, delivered.get(write)?.get(reader) ?? inRedisAt + cluster.unmeasuredLagMs)
+      }
       for (const { row, version } of write.versions) {
         versionsOf(mapOf(reader, 'redis'), row).add({ visibleAt: redisAt, version })
         versionsOf(mapOf(reader, 'memory'), row).add({ visibleAt: memoryAt, version })
