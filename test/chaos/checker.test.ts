@@ -158,6 +158,11 @@ describe('checkHistory', () => {
     expect(text).toContain('worker 1 by-id from l2 saw 1 = 0  <== STALE')
     expect(text).toContain('worker 2 by-id from database saw 1 = 0')
     expect(text).not.toContain('saw 1 = 1')
+    const late: WriteRecord = { ...written, invalidationFailedAt: 99.5 }
+    const [lateViolation] = check([stale], [late], { confirmedAt: new Map([[late, 100.5]]) }).violations
+    expect(describeViolation(lateViolation!, [stale], [late])).toContain(
+      'returned before Redis had its invalidation (failed at    -1.500 ms)',
+    )
   })
 })
 

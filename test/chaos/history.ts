@@ -394,7 +394,11 @@ export function describeViolation(
         .map(({ row, version }) => `row ${row} = v${version}`)
         .join(
           ', ',
-        )}${reached.has(write) ? `, invalidation reached worker ${reader} at ${relative(reached.get(write)!)}` : ''}`,
+        )}${reached.has(write) ? `, invalidation reached worker ${reader} at ${relative(reached.get(write)!)}` : ''}${
+        write.invalidationFailedAt === undefined
+          ? ''
+          : `, returned before Redis had its invalidation (failed at ${relative(write.invalidationFailedAt)})`
+      }`,
     })
   }
   for (const read of reads) {
