@@ -194,9 +194,9 @@ class TieredCache implements AdapterCache {
     this.#time = time
     this.#socketReads = new SocketReads(time)
     this.#l1 = options.l1 === false ? undefined : new L1(options.l1.maxBytes)
-    this.#pending = new PendingInvalidations(async (tags, bypassBreaker) => {
+    this.#pending = new PendingInvalidations(async (tags) => {
       if (this.#l2 === undefined || this.#bus === undefined) return
-      await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), bypassBreaker)
+      await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
     })
     if (options.redis === undefined) return
     const redis = connectRedis(options.redis, options.timeoutMs)
@@ -208,7 +208,7 @@ class TieredCache implements AdapterCache {
       redis,
       { ...options, channel },
       {
-        recover: () => this.#pending.replay(true),
+        recover: () => this.#pending.replay(),
         onOpen: () => {
           this.#counters.values.circuitOpens++
           publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'open' }))
@@ -240,6 +240,7 @@ class TieredCache implements AdapterCache {
         (error) => this.#redisError(error),
       )
     }
+    redis.client.on('ready', this.#onRedisReady)
   }
 
   async getOrLoad<T>(
@@ -277,10 +278,23 @@ class TieredCache implements AdapterCache {
       this.#l1?.delete(key)
     }
 
-    const flight = this.#flights.get(key)
-    // A load that began before an invalidation of its tags may return pre-write
-    // data: a caller arriving after that invalidation must not join it.
-    if (flight !== undefined && sameTags(flight.tags, tags) && this.#clock.isCurrent(flight.tags, flight.since)) {
+    let flight = this.#flights.get(key)
+    if (flight !== undefined && !this.#busRead(this.#time.now())) {
+      // A load under way is this process's memory too: an invalidation waiting unread may be of a
+      // write that returned after the load read the database and before this caller arrived.
+      await this.#socketReads.nextRead()
+      if (this.#closed) throw new CacheClosedError()
+      flight = this.#flights.get(key)
+    }
+    // A load that began before an invalidation of its tags may return pre-write data: a caller
+    // arriving after that invalidation must not join it, nor one arriving while invalidations may
+    // be lost (the bus down), whose arrival cannot be told.
+    if (
+      flight !== undefined &&
+      this.#busLive() &&
+      sameTags(flight.tags, tags) &&
+      this.#clock.isCurrent(flight.tags, flight.since)
+    ) {
       this.#counters.values.sharedLoads++
       let shared: LoadResult
       try {
@@ -361,7 +375,11 @@ class TieredCache implements AdapterCache {
     this.#closed = true
     this.#pending.stop()
     this.#socketReads.stop()
+    // Nothing resends them after this: invalidations Redis missed get one last try.
+    await this.#pending.replay().catch((error) => this.#redisError(error))
     this.#restarts?.stop()
+    // The client may be the app's, and outlive this cache.
+    this.#redis?.client.off('ready', this.#onRedisReady)
     this.#l2?.close()
     // Loads under way are the callers' to await; a stuck loader must not hang close().
     await Promise.allSettled([...this.#background])
@@ -657,7 +675,17 @@ class TieredCache implements AdapterCache {
 
   /** L1 may serve only while every other instance's invalidations can reach it. */
   #memoryTrusted(): boolean {
-    return this.#l2 === undefined || (this.#l2.available && this.#bus?.live === true)
+    return this.#l2 === undefined || (this.#l2.available && this.#busLive())
+  }
+
+  /** True while other instances' invalidations can reach this one: no Redis, or the bus subscribed. */
+  #busLive(): boolean {
+    return this.#bus === undefined || this.#bus.live
+  }
+
+  /** A connection back may be the first chance to write what could not be written without it. */
+  readonly #onRedisReady = () => {
+    if (this.#pending.size > 0) this.#pending.replay().catch(() => this.#pending.retryLater())
   }
 
   #redisError(error: unknown): void {

@@ -248,7 +248,5 @@ function isForeignRedisClient(redis: unknown): boolean {
   if (redis === null || typeof redis !== 'object') return false
   const candidate = redis as Record<string, unknown>
   if (typeof candidate.defineCommand === 'function') return false
-  return ['sendCommand', 'connect', 'duplicate', 'quit'].some(
-    (method) => typeof candidate[method] === 'function',
-  )
+  return ['sendCommand', 'connect', 'duplicate', 'quit'].some((method) => typeof candidate[method] === 'function')
 }

@@ -5,19 +5,21 @@ const MAX_PENDING_TAGS = 10_000
 
 /**
  * Invalidations this instance made that Redis has not taken yet (it was down or timed out).
- * Their tags are not trusted in Redis by this instance until replayed, and the replay is retried
- * every second until Redis takes it, or at once when the circuit closes. A long outage under heavy
+ * Their tags are not trusted in Redis by this instance until replayed. The replay goes past this
+ * instance's circuit breaker (other instances may trust Redis again before this one does, and
+ * serve what the write replaced meanwhile): every second until Redis takes it, at once when the
+ * connection is back or the circuit closes, and once more when the cache closes. A long outage under heavy
  * writes would grow this without bound (row tags), so past a limit it collapses into one
  * invalidation of everything: coarser, never lost.
  */
 export class PendingInvalidations {
   readonly #tags = new Set<string>()
-  /** Writes the tags to Redis; throws when it still cannot. */
-  readonly #write: (tags: readonly string[], bypassBreaker: boolean) => Promise<void>
+  /** Writes the tags to Redis, past the circuit breaker; throws when it still cannot. */
+  readonly #write: (tags: readonly string[]) => Promise<void>
   #timer: NodeJS.Timeout | undefined
   #stopped = false
 
-  constructor(write: (tags: readonly string[], bypassBreaker: boolean) => Promise<void>) {
+  constructor(write: (tags: readonly string[]) => Promise<void>) {
     this.#write = write
   }
 
@@ -44,11 +46,16 @@ export class PendingInvalidations {
   }
 
   /** Writes what is pending; throws if Redis still cannot take it, so it stays pending. */
-  async replay(bypassBreaker: boolean): Promise<void> {
+  async replay(): Promise<void> {
     if (this.#tags.size === 0) return
     const tags = [...this.#tags]
-    await this.#write(tags, bypassBreaker)
+    await this.#write(tags)
     for (const tag of tags) this.#tags.delete(tag)
+  }
+
+  /** After a replay that failed outside the schedule: try again at the next interval. */
+  retryLater(): void {
+    this.#schedule()
   }
 
   stop(): void {
@@ -60,7 +67,9 @@ export class PendingInvalidations {
     if (this.#timer !== undefined || this.#stopped) return
     this.#timer = setTimeout(() => {
       this.#timer = undefined
-      this.replay(false).catch(() => this.#schedule())
+      // Not left to the probe that closes the circuit: it backs off to seconds, and other
+      // instances may trust Redis meanwhile.
+      this.replay().catch(() => this.#schedule())
     }, REPLAY_INTERVAL_MS)
     this.#timer.unref()
   }

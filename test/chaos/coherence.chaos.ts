@@ -10,7 +10,7 @@
 //                            (every worker on every row: shows that one ORM's writes do not invalidate
 //                            the other's reads, whose tags differ)
 import { expect, test } from 'vitest'
-import { checkHistory, describeViolation } from './history.js'
+import { checkHistory, confirmationTimes, describeViolation } from './history.js'
 import { DEFAULT_OPTIONS, formatReport, runChaos } from './run.js'
 import { INITIAL_VERSION } from './table.js'
 import type { Orm } from './worker.js'
@@ -68,7 +68,7 @@ test('Prisma and TypeORM on the same rows: the checker flags the reads the other
   console.log(formatReport(report).split('\n').slice(0, 8).join('\n'))
   expect(report.violations.length).toBeGreaterThan(0)
   expect(report.lostWrites).toEqual([])
-  const { reads, writes, deliveries } = report.history
+  const { reads, writes, deliveries, confirmations } = report.history
   for (const orm of ['prisma', 'typeorm'] as const) {
     const ours = (worker: number) => orms[worker] === orm
     const sameOrm = checkHistory(
@@ -76,8 +76,8 @@ test('Prisma and TypeORM on the same rows: the checker flags the reads the other
       writes.filter((write) => ours(write.worker)),
       {
         initialVersion: INITIAL_VERSION,
-        l1Allowance: report.l1AllowanceMs,
-        deliveries: deliveries.filter(({ write }) => ours(write.worker)),
+        memoryLagMs: report.memoryLagMs,
+        confirmedAt: confirmationTimes(writes, confirmations),
       },
     )
     expect(

@@ -4,4 +4,5 @@
 import { FAULT_STALL_MS, shortFaultTests } from './fault-check.js'
 import { allFaults } from './faults.js'
 
-shortFaultTests(allFaults(FAULT_STALL_MS).slice(0, 3))
+const [killAndRestart, pauseAndSleep, killPubSub, , , , cpuStarvation] = allFaults(FAULT_STALL_MS)
+shortFaultTests([killAndRestart!, pauseAndSleep!, killPubSub!, cpuStarvation!])

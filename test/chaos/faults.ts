@@ -2,13 +2,15 @@
 // (never the shared one): how the Redis is started, and when and how it is
 // broken. `runChaos({ fault })` starts it, runs `inject` alongside the
 // workers and summarizes the run around the fault windows.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { CacheStats } from '../../src/index.js'
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '../helpers/redis-server.js'
 import { percentile, type ReadRecord } from './history.js'
 import type { ChaosReport } from './run.js'
-import type { FromWorker, Orm, RedisTarget } from './worker.js'
+import type { FromWorker, Orm, RedisTarget, StallPoint } from './worker.js'
 
 /** A span of wall time (`performance.timeOrigin + performance.now()`) during which Redis was broken. */
 export interface FaultWindow {
@@ -30,12 +32,16 @@ export type At = (fraction: number) => Promise<void>
 
 /** What a worker said as it died: the lock it held, the writes it had under way. */
 export type Dying = Extract<FromWorker, { type: 'dying' }>
+/** What a worker said as it stopped itself (SIGSTOP). */
+export type Stalling = Extract<FromWorker, { type: 'stalling' }>
 
 /** The run a fault is injected into. */
 export interface FaultRun {
   readonly durationMs: number
   /** SIGKILLs worker `index` at its next load, while it holds that key's stampede lock. */
   killWorkerHoldingLock(index: number): Promise<Dying>
+  /** SIGSTOPs worker `index` for `ms` at its next operation that reaches `when`; resolves once it runs again. */
+  stallWorker(index: number, when: StallPoint, ms: number): Promise<FaultWindow>
 }
 
 export interface Fault {
@@ -44,6 +50,10 @@ export interface Fault {
   readonly description: string
   /** The worker processes, when the fault needs particular ones. */
   readonly workers?: readonly Orm[]
+  /** The workers' cache `timeout` in ms, when the fault needs a particular one. */
+  readonly cacheTimeoutMs?: number
+  /** Operations in flight at once per worker, when the fault needs more than the default. */
+  readonly concurrency?: number
   start(): Promise<FaultServers>
   /** Breaks Redis at the chosen moments; resolves, with the windows it broke it for, before the run ends. */
   inject(at: At, servers: FaultServers, run: FaultRun): Promise<FaultWindow[]>
@@ -217,6 +227,94 @@ export function workerKilledHoldingLock(waitFraction = 0.2): Fault {
   }
 }
 
+/**
+ * Processes that keep every core busy for `ms`, started at once. Each ends by itself at its deadline,
+ * or as soon as it finds its parent gone, so none outlives the run however the run ends.
+ */
+function busyLoops(count: number, ms: number): { readonly done: Promise<void>; stop(): void } {
+  const script = `const parent = process.ppid, end = Date.now() + ${Math.round(ms)}
+let turns = 0
+while (Date.now() < end) if ((++turns & 0xfffff) === 0 && process.ppid !== parent) break`
+  const children: ChildProcess[] = []
+  for (let index = 0; index < count; index++) {
+    children.push(spawn(process.execPath, ['-e', script], { stdio: 'ignore' }))
+  }
+  const exits = children.map(
+    (child) =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) resolve()
+        else child.once('exit', () => resolve())
+      }),
+  )
+  return {
+    done: Promise.all(exits).then(() => {}),
+    stop: () => {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    },
+  }
+}
+
+/**
+ * The machine starved of CPU, as by other jobs: three busy loops per core for 60% of the run, the
+ * workers, Redis and PostgreSQL competing with them. Meanwhile workers are stopped (SIGSTOP, as the
+ * OS leaves a starved process unscheduled): two in a committed write, before its invalidation is
+ * sent and after (reply unread); two with a load under way, which their other reads may join when
+ * they run again. Then Redis itself is stopped for twice the timeout: invalidations time out, and
+ * wait in its socket. The workers keep the default cache timeout, what users run with.
+ */
+export function cpuStarvation(stallMs = 1_500): Fault {
+  const cores = availableParallelism()
+  const loops = 3 * cores
+  const timeoutMs = 250
+  const redisStopMs = 2 * timeoutMs
+  return {
+    name: 'CPU starvation, processes stopped',
+    description: `${loops} busy loops on ${cores} cores from 20% to 80% of the run; meanwhile 4 workers SIGSTOPped in turn for up to ${stallMs} ms (in a committed write, before its invalidation is sent and after; with a load under way), then redis-server for ${redisStopMs} ms`,
+    workers: ['prisma', 'typeorm', 'prisma', 'typeorm'],
+    // Several requests in flight per process, as in an app server: reads of a hot key join each other's loads.
+    concurrency: 6,
+    cacheTimeoutMs: timeoutMs,
+    start: () => oneServer(),
+    async inject(at, servers, { durationMs, stallWorker }) {
+      const stall = Math.min(stallMs, durationMs / 12)
+      const server = first(servers)
+      await at(0.2)
+      const from = now()
+      const spinning = busyLoops(loops, 0.6 * durationMs)
+      try {
+        const windows: FaultWindow[] = []
+        const stalls: [number, StallPoint][] = [
+          [0, 'before-invalidation'],
+          [1, 'invalidation-sent'],
+          [2, 'mid-load'],
+          [3, 'mid-load'],
+        ]
+        for (const [index, [worker, when]] of stalls.entries()) {
+          await at(0.25 + 0.1 * index)
+          windows.push(await stallWorker(worker, when, stall))
+        }
+        await at(0.7)
+        windows.push(await during(`redis-server stopped ${redisStopMs} ms`, () => stopProcess(server.pid, redisStopMs)))
+        await spinning.done
+        return [{ label: 'cores saturated', from, to: now() }, ...windows]
+      } finally {
+        spinning.stop()
+      }
+    },
+  }
+}
+
+/** SIGSTOP, then SIGCONT `ms` later (also if the wait is cut short). */
+async function stopProcess(pid: number | undefined, ms: number): Promise<void> {
+  if (pid === undefined) throw new Error('the process to stop is not running')
+  process.kill(pid, 'SIGSTOP')
+  try {
+    await sleep(ms)
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+}
+
 export function allFaults(stallMs: number): Fault[] {
   return [
     killAndRestart(),
@@ -225,6 +323,7 @@ export function allFaults(stallMs: number): Fault[] {
     maxMemoryLru(),
     clusterNodeRestart(),
     workerKilledHoldingLock(),
+    cpuStarvation(),
   ]
 }
 
@@ -248,6 +347,11 @@ export interface FaultSummary {
   /** Writes under way in a killed worker, and how many of their rows the database shows committed. */
   readonly inFlightWrites: number
   readonly inFlightRowsCommitted: number
+  /** Writes that returned before Redis had their invalidation, and the longest until it had (ms after the write returned). */
+  readonly lateInvalidations: number
+  readonly lateInvalidationMaxMs: number
+  /** Reads of another process behind such a write (allowed until Redis had its invalidation). */
+  readonly readsBehindLate: number
 }
 
 const overlaps = (read: ReadRecord, windows: readonly FaultWindow[]) =>
@@ -284,6 +388,9 @@ export function summarizeFault(
     lockTimeouts: total(report.stats, 'lockTimeouts'),
     inFlightWrites: report.inFlightWrites.length,
     inFlightRowsCommitted: report.inFlightRowsCommitted,
+    lateInvalidations: report.lateInvalidations.count,
+    lateInvalidationMaxMs: report.lateInvalidations.maxMs,
+    readsBehindLate: report.readsBehindLate,
   }
 }
 
@@ -297,12 +404,12 @@ const inFlightNote = (s: FaultSummary) =>
 /** The summaries as a Markdown table. */
 export function faultTable(summaries: readonly FaultSummary[]): string {
   const header = [
-    '| fault | stale reads | lost writes | failed requests | reads (during fault) | fault ms | read p99 / max during fault, ms | timeout; uncached p50 / p99, ms | circuit opens | Redis errors | lock timeouts |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| fault | stale reads | lost writes | failed requests | reads (during fault) | fault ms | read p99 / max during fault, ms | timeout; uncached p50 / p99, ms | circuit opens | Redis errors | lock timeouts | writes returned before Redis had their invalidation (longest until it had, ms; reads behind them) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   const rows = summaries.map(
     (s) =>
-      `| ${s.name}: ${s.description}${inFlightNote(s)} | ${s.staleReads} | ${s.lostWrites} | ${s.failedRequests} | ${s.reads} (${s.readsDuringFault}) | ${ms(s.faultMs)} | ${ms(s.duringFault.p99)} / ${ms(s.duringFault.max)} | ${s.timeoutMs}; ${ms(s.uncached.p50)} / ${ms(s.uncached.p99)} | ${s.circuitOpens} | ${s.redisErrors} | ${s.lockTimeouts} |`,
+      `| ${s.name}: ${s.description}${inFlightNote(s)} | ${s.staleReads} | ${s.lostWrites} | ${s.failedRequests} | ${s.reads} (${s.readsDuringFault}) | ${ms(s.faultMs)} | ${ms(s.duringFault.p99)} / ${ms(s.duringFault.max)} | ${s.timeoutMs}; ${ms(s.uncached.p50)} / ${ms(s.uncached.p99)} | ${s.circuitOpens} | ${s.redisErrors} | ${s.lockTimeouts} | ${s.lateInvalidations} (${ms(s.lateInvalidationMaxMs)}; ${s.readsBehindLate}) |`,
   )
   return [...header, ...rows].join('\n')
 }

@@ -41,6 +41,18 @@ export interface WriteRecord {
   readonly versions: readonly { readonly row: number; readonly version: number }[]
   /** The invalidations this write published (`ormcache:invalidate` with origin `local`, in its async context). */
   readonly invalidations: readonly { readonly at: number; readonly tags: string }[]
+  /**
+   * Set when Redis had not confirmed the write's invalidation when the write returned (no answer
+   * within the timeout, no connection): when the writer's cache gave up waiting (its `redis-error`
+   * event, in the write's async context). The write returned all the same; the cache resends it.
+   */
+  readonly invalidationFailedAt?: number
+}
+
+/** A moment a worker's cache had no invalidation left that Redis had not confirmed (`pendingInvalidations` back to 0). */
+export interface Confirmation {
+  readonly worker: number
+  readonly at: number
 }
 
 /** An invalidation a worker published outside any recorded write (a rolled-back or aborted one, say). */
@@ -117,15 +129,51 @@ export function pairDeliveries(
   )
 }
 
+/**
+ * For each write whose invalidation Redis had not confirmed when it returned, when it had: the
+ * writer's first confirmation after the failure (a resend confirmed covers every invalidation the
+ * cache had pending when it was sent). Writes never confirmed are missing from the map.
+ */
+export function confirmationTimes(
+  writes: readonly WriteRecord[],
+  confirmations: readonly Confirmation[],
+): Map<WriteRecord, number> {
+  const byWorker = new Map<number, number[]>()
+  for (const { worker, at } of confirmations) {
+    const list = byWorker.get(worker) ?? []
+    list.push(at)
+    byWorker.set(worker, list)
+  }
+  for (const list of byWorker.values()) list.sort((a, b) => a - b)
+  const confirmed = new Map<WriteRecord, number>()
+  for (const write of writes) {
+    if (write.invalidationFailedAt === undefined) continue
+    const at = byWorker.get(write.worker)?.find((time) => time >= write.invalidationFailedAt!)
+    if (at !== undefined) confirmed.set(write, at)
+  }
+  return confirmed
+}
+
 export interface CheckOptions {
   /** Every row's version before the run. */
   readonly initialVersion: number
   /**
-   * How long after a write returned another process's L1 may still serve what
-   * it replaced, for writes whose delivery to that process was not measured.
+   * How long after a write's invalidation reached Redis another process's memory may still serve
+   * what the write replaced. On a single Redis the bus message is in every subscriber's socket when
+   * Redis answers the writer, and the engine serves memory only while it has read its sockets within
+   * MAX_UNREAD_BUS_MS: that, plus a margin for the clocks of two processes.
    */
-  readonly l1Allowance: number
-  readonly deliveries: readonly Delivery[]
+  readonly memoryLagMs: number
+  /**
+   * On a Redis Cluster the message reaches a subscriber on another node over the cluster bus, after
+   * Redis answered the writer: there another process's memory may also lag until the write's
+   * delivery measured in it, or `unmeasuredLagMs` after the write's invalidation reached Redis when
+   * none was. Not for a single Redis, where receipts matched by counting could only blur the bound
+   * (a resent invalidation is received twice).
+   */
+  readonly cluster?: { readonly deliveries: readonly Delivery[]; readonly unmeasuredLagMs: number }
+  /** From `confirmationTimes`: when Redis had the invalidations of writes that returned before it did. */
+  readonly confirmedAt?: ReadonlyMap<WriteRecord, number>
 }
 
 export interface Violation {
@@ -138,14 +186,26 @@ export interface Violation {
 export interface CheckResult {
   readonly violations: readonly Violation[]
   /**
-   * For each L1 read of one row that returned a version another process had
-   * already replaced (within the bus delay, so allowed): how long before the
-   * read began the replacing write had returned, in ms.
+   * For each read of one row from memory that returned a version another process had already
+   * replaced (allowed: within the bus's delay, or before the write's invalidation reached Redis):
+   * how long before the read began the replacing write had returned, in ms.
    */
   readonly l1Staleness: readonly number[]
+  /** The same for reads from Redis: only writes that returned before Redis had their invalidation allow them. */
+  readonly l2Staleness: readonly number[]
+  /** Of those reads (memory and Redis), how many were behind a write that returned before Redis had its invalidation. */
+  readonly behindLate: number
 }
 
-/** When a write's version must be visible to a read: after it returned, and in another process's L1 once delivered there. */
+/** What served a read, as far as when a write must be visible to it is concerned. */
+type Tier = 'memory' | 'redis' | 'database'
+
+function tierOf(origin: Origin): Tier {
+  if (fromMemory(origin)) return 'memory'
+  return origin === 'l2' ? 'redis' : 'database'
+}
+
+/** When a write's version must be visible to a read: after it returned; in another process, see `checkHistory`. */
 interface Visibility {
   readonly visibleAt: number
   readonly version: number
@@ -200,13 +260,14 @@ class VisibleVersions {
 }
 
 /**
- * Flags every read that returned less than what writes committed before it
- * began imply. Versions only grow, so a read of rows R must see at least the
- * sum over R of the highest version committed before its start. A write counts
- * from when it returned, for reads from the database, from Redis, and from the
- * writer's own L1 (read-your-writes); for another process's L1 from when the
- * write's invalidation reached that process (measured), or `l1Allowance` after
- * it returned when that was not measured.
+ * Flags every read that returned less than what writes committed before it began imply. Versions
+ * only grow, so a read of rows R must see at least the sum over R of the highest version visible to
+ * it at its start. A write's version is visible from when it returned: to every read of the
+ * database, and to every read of the writer's own process (read-your-writes). To another process's
+ * reads from Redis, from when its invalidation reached Redis: when the write returned, unless Redis
+ * had not confirmed it by then, and then from its confirmation (`confirmedAt`; never, if it was
+ * never confirmed). To another process's memory, `memoryLagMs` after that (on a cluster, see
+ * `CheckOptions.cluster`).
  */
 export function checkHistory(
   reads: readonly ReadRecord[],
@@ -214,11 +275,11 @@ export function checkHistory(
   options: CheckOptions,
 ): CheckResult {
   const committed = new Map<number, VisibleVersions>()
-  // L1 visibility per reading worker: row → versions by delivery time.
-  const inMemoryOf = new Map<number, Map<number, VisibleVersions>>()
+  // Per reading worker and tier: row → versions by the time they must be visible.
+  const visibleTo = new Map<string, Map<number, VisibleVersions>>()
   const readers = new Set(reads.map((read) => read.worker))
   const delivered = new Map<WriteRecord, Map<number, number>>()
-  for (const { write, receiver, at } of options.deliveries) {
+  for (const { write, receiver, at } of options.cluster?.deliveries ?? []) {
     const byReceiver = delivered.get(write) ?? new Map<number, number>()
     byReceiver.set(receiver, at)
     delivered.set(write, byReceiver)
@@ -231,49 +292,79 @@ export function checkHistory(
     }
     return versions
   }
+  const mapOf = (reader: number, tier: Exclude<Tier, 'database'>) => {
+    const key = `${reader} ${tier}`
+    let map = visibleTo.get(key)
+    if (map === undefined) {
+      map = new Map<number, VisibleVersions>()
+      visibleTo.set(key, map)
+    }
+    return map
+  }
   for (const write of writes) {
-    for (const { row, version } of write.versions) {
-      versionsOf(committed, row).add({ visibleAt: write.end, version })
-      for (const reader of readers) {
-        const memory = inMemoryOf.get(reader) ?? new Map<number, VisibleVersions>()
-        inMemoryOf.set(reader, memory)
-        const visibleAt =
-          reader === write.worker
-            ? write.end
-            : Math.max(write.end, delivered.get(write)?.get(reader) ?? write.end + options.l1Allowance)
-        versionsOf(memory, row).add({ visibleAt, version })
+    const inRedisAt =
+      write.invalidationFailedAt === undefined
+        ? write.end
+        : (options.confirmedAt?.get(write) ?? Number.POSITIVE_INFINITY)
+    const { cluster } = options
+    for (const reader of readers) {
+      const own = reader === write.worker
+      const redisAt = own ? write.end : Math.max(write.end, inRedisAt)
+      let memoryAt = own ? write.end : Math.max(write.end, inRedisAt + options.memoryLagMs)
+      if (cluster !== undefined && !own) {
+        memoryAt = Math.max(memoryAt, delivered.get(write)?.get(reader) ?? inRedisAt + cluster.unmeasuredLagMs)
+      }
+      for (const { row, version } of write.versions) {
+        versionsOf(mapOf(reader, 'redis'), row).add({ visibleAt: redisAt, version })
+        versionsOf(mapOf(reader, 'memory'), row).add({ visibleAt: memoryAt, version })
       }
     }
+    for (const { row, version } of write.versions) versionsOf(committed, row).add({ visibleAt: write.end, version })
   }
 
+  const lateWrites = new Map<number, { version: number; end: number }[]>()
+  for (const write of writes) {
+    if (write.invalidationFailedAt === undefined) continue
+    for (const { row, version } of write.versions) {
+      const list = lateWrites.get(row) ?? []
+      list.push({ version, end: write.end })
+      lateWrites.set(row, list)
+    }
+  }
   const violations: Violation[] = []
   const l1Staleness: number[] = []
+  const l2Staleness: number[] = []
+  let behindLate = 0
   const none = new VisibleVersions()
   for (const read of reads) {
-    const memoryServed = fromMemory(read.origin)
-    const memory = inMemoryOf.get(read.worker)
+    const tier = tierOf(read.origin)
+    const visible = tier === 'database' ? committed : (visibleTo.get(`${read.worker} ${tier}`) ?? new Map())
     for (const observation of read.seen) {
       let expectedAtLeast = 0
       let committedSum = 0
       for (const row of observation.rows) {
-        const versions = committed.get(row) ?? none
-        committedSum += versions.maxBy(read.start, options.initialVersion)
-        expectedAtLeast += memoryServed
-          ? (memory?.get(row) ?? none).maxBy(read.start, options.initialVersion)
-          : versions.maxBy(read.start, options.initialVersion)
+        committedSum += (committed.get(row) ?? none).maxBy(read.start, options.initialVersion)
+        expectedAtLeast += (visible.get(row) ?? none).maxBy(read.start, options.initialVersion)
       }
       if (observation.versionSum < expectedAtLeast) {
         violations.push({ read, observation, expectedAtLeast })
         continue
       }
       const [row] = observation.rows
-      if (memoryServed && observation.rows.length === 1 && row !== undefined && observation.versionSum < committedSum) {
+      if (
+        tier !== 'database' &&
+        observation.rows.length === 1 &&
+        row !== undefined &&
+        observation.versionSum < committedSum
+      ) {
         const replacedAt = committed.get(row)?.firstAbove(observation.versionSum)
-        if (replacedAt !== undefined) l1Staleness.push(read.start - replacedAt)
+        if (replacedAt !== undefined) (tier === 'memory' ? l1Staleness : l2Staleness).push(read.start - replacedAt)
+        const late = lateWrites.get(row)
+        if (late?.some(({ version, end }) => version > observation.versionSum && end <= read.start)) behindLate++
       }
     }
   }
-  return { violations, l1Staleness }
+  return { violations, l1Staleness, l2Staleness, behindLate }
 }
 
 /** The writes and reads of a violation's rows around it, in time order, for the report. */
@@ -303,7 +394,11 @@ export function describeViolation(
         .map(({ row, version }) => `row ${row} = v${version}`)
         .join(
           ', ',
-        )}${reached.has(write) ? `, invalidation reached worker ${reader} at ${relative(reached.get(write)!)}` : ''}`,
+        )}${reached.has(write) ? `, invalidation reached worker ${reader} at ${relative(reached.get(write)!)}` : ''}${
+        write.invalidationFailedAt === undefined
+          ? ''
+          : `, returned before Redis had its invalidation (failed at ${relative(write.invalidationFailedAt)})`
+      }`,
     })
   }
   for (const read of reads) {

@@ -4,6 +4,7 @@
 // shared schema and Redis prefix, making seeded random reads and writes until
 // the parent's deadline and streaming what it did, with times, to the parent.
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { spawn } from 'node:child_process'
 import { subscribe } from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
@@ -11,7 +12,15 @@ import { Cluster } from 'ioredis'
 import type { CacheStats } from '../../src/index.js'
 import { distinct, seededRandom, zipfSampler } from '../fixtures/random.js'
 import { until } from '../fixtures/wait.js'
-import type { Observation, Origin, ReadRecord, Receipt, UnrecordedInvalidation, WriteRecord } from './history.js'
+import type {
+  Confirmation,
+  Observation,
+  Origin,
+  ReadRecord,
+  Receipt,
+  UnrecordedInvalidation,
+  WriteRecord,
+} from './history.js'
 import { bucketOf, chaosRowSchema, rowOfRank, rowsOfBucket } from './table.js'
 
 export type Orm = 'prisma' | 'typeorm'
@@ -55,6 +64,16 @@ export type ToWorker =
   | { readonly type: 'stop' }
   /** Die (SIGKILL, by its own hand) at the next load, while holding that key's stampede lock. */
   | { readonly type: 'die-holding-lock' }
+  /** Stop (SIGSTOP, by its own hand) for `ms` at the next operation that reaches `when`. */
+  | { readonly type: 'stall'; readonly ms: number; readonly when: StallPoint }
+
+/**
+ * Where a worker stops: in a committed write, before its invalidation is sent to Redis, or once it
+ * has been sent and before the reply is read (so the reply and the timeout's timer are both due
+ * when the process runs again); or in a read whose load has just started (its query sent), which
+ * other reads of the key in this process may join when it runs again.
+ */
+export type StallPoint = 'before-invalidation' | 'invalidation-sent' | 'mid-load'
 
 /** A write under way when its worker died: it may or may not have committed. */
 export interface InFlightWrite {
@@ -71,6 +90,7 @@ export type FromWorker =
       readonly writes: readonly WriteRecord[]
       readonly receipts: readonly Receipt[]
       readonly unrecorded: readonly UnrecordedInvalidation[]
+      readonly confirmations: readonly Confirmation[]
     }
   | {
       readonly type: 'finished'
@@ -87,10 +107,16 @@ export type FromWorker =
       readonly at: number
       readonly inFlight: readonly InFlightWrite[]
     }
+  /** Sent just before the worker stops itself; it resumes `ms` later. */
+  | { readonly type: 'stalling'; readonly at: number; readonly op: string; readonly when: StallPoint }
 
 const FLUSH_INTERVAL_MS = 200
 /** How long the cache may take to be ready (bus live, Redis up): connections and a SUBSCRIBE, on a loaded machine. */
 const READY_MS = 20_000
+/** How often a worker with an invalidation pending looks whether Redis has it yet. */
+const CONFIRMATION_POLL_MS = 2
+/** How long a stopping worker waits for its pending invalidations to reach Redis. */
+const PENDING_WAIT_MS = 10_000
 
 const config = JSON.parse(process.argv[2] ?? '') as WorkerConfig
 const now = () => performance.timeOrigin + performance.now()
@@ -98,11 +124,17 @@ const send = (message: FromWorker) => process.send!(message)
 
 /** What the cache reported during one operation, collected through its async context. */
 interface OperationContext {
+  /** The write's op, for a write; reads publish no invalidation of their own. */
+  readonly write?: string
+  /** The read's op, for a read. */
+  readonly read?: string
   origin?: Origin
   /** A hit, miss or load event came from this operation's own call: it did not join another's load. */
   ownLookup?: boolean
   /** Set when the operation has returned: what its async context publishes later belongs to no record. */
   done?: boolean
+  /** When the cache failed to write the operation's invalidation to Redis (see WriteRecord). */
+  invalidationFailedAt?: number
   readonly invalidations: { at: number; tags: string }[]
 }
 const context = new AsyncLocalStorage<OperationContext>()
@@ -110,6 +142,7 @@ let reads: ReadRecord[] = []
 let writes: WriteRecord[] = []
 let receipts: Receipt[] = []
 let unrecorded: UnrecordedInvalidation[] = []
+let confirmations: Confirmation[] = []
 let unattributedInvalidations = 0
 
 subscribe('ormcache:invalidate', (message) => {
@@ -124,10 +157,26 @@ subscribe('ormcache:invalidate', (message) => {
   const operation = context.getStore()
   if (operation !== undefined && !operation.done) {
     operation.invalidations.push({ at, tags: encoded })
+    if (stallAt?.when !== 'mid-load' && operation.write !== undefined) stall(operation.write)
     return
   }
   unattributedInvalidations++
   unrecorded.push({ worker: config.worker, at, tags: encoded })
+})
+// A write's only Redis call is its invalidation: an error in its context is that invalidation
+// failing. The cache keeps it pending and resends it; when nothing is pending any more, Redis has it.
+let confirming: NodeJS.Timeout | undefined
+subscribe('ormcache:redis-error', (message) => {
+  const operation = context.getStore()
+  if ((message as { prefix: string }).prefix !== config.prefix || operation?.write === undefined || operation.done)
+    return
+  operation.invalidationFailedAt ??= now()
+  confirming ??= setInterval(() => {
+    if (client.stats().pendingInvalidations > 0) return
+    confirmations.push({ worker: config.worker, at: now() })
+    clearInterval(confirming)
+    confirming = undefined
+  }, CONFIRMATION_POLL_MS)
 })
 // TypeORM has no withInfo: a hit event in the read's own async context says which tier served it.
 subscribe('ormcache:hit', (message) => {
@@ -144,6 +193,12 @@ for (const name of ['ormcache:miss', 'ormcache:load']) {
     if ((message as { prefix: string }).prefix === config.prefix && operation !== undefined) operation.ownLookup = true
   })
 }
+// Published just before the loader runs: the stall comes once its query is sent.
+subscribe('ormcache:miss', (message) => {
+  const operation = context.getStore()
+  if (stallAt?.when !== 'mid-load' || (message as { prefix: string }).prefix !== config.prefix) return
+  if (operation !== undefined && operation.write === undefined && !operation.done) stall(operation.read ?? 'read')
+})
 
 let dieAtNextLoad = false
 let dying = false
@@ -157,6 +212,30 @@ subscribe('ormcache:load', (message) => {
   send({ type: 'dying', lockKey: `${config.prefix}:e:${key}`, at: now(), inFlight: [...inFlight] })
   process.kill(process.pid, 'SIGKILL')
 })
+
+let stallAt: { readonly ms: number; readonly when: StallPoint } | undefined
+
+/**
+ * Stops this process (SIGSTOP), as the OS leaves a starved process unscheduled. The invalidation
+ * event comes just before the script is written to the socket, which happens synchronously; a
+ * microtask runs once that is done. The miss event comes just before the loader runs. What resumes
+ * the process (SIGCONT) is a process of its own, started first: a stopped worker is resumed even
+ * if the parent dies meanwhile.
+ */
+function stall(op: string): void {
+  if (stallAt === undefined) return
+  const { ms, when } = stallAt
+  stallAt = undefined
+  const stop = () => {
+    send({ type: 'stalling', at: now(), op, when })
+    spawn('sh', ['-c', `sleep ${ms / 1_000}; kill -CONT ${process.pid}`], { detached: true, stdio: 'ignore' }).unref()
+    process.kill(process.pid, 'SIGSTOP')
+  }
+  if (when === 'before-invalidation') stop()
+  else if (when === 'invalidation-sent') queueMicrotask(stop)
+  // The loader's query is on its way once the turn's microtasks have run.
+  else setImmediate(stop)
+}
 
 class RolledBack extends Error {}
 
@@ -345,7 +424,7 @@ function rowChooser(): () => number {
 const failures: Record<string, { count: number; first: string }> = {}
 
 async function read(op: string, run: () => Promise<ReadResult>): Promise<void> {
-  const operation: OperationContext = { invalidations: [] }
+  const operation: OperationContext = { read: `${config.orm} ${op}`, invalidations: [] }
   const start = now()
   const { origin, seen } = await context.run(operation, run).finally(() => {
     operation.done = true
@@ -358,7 +437,7 @@ async function read(op: string, run: () => Promise<ReadResult>): Promise<void> {
 const inFlight = new Set<InFlightWrite>()
 
 async function write(op: string, rows: readonly number[], run: () => Promise<RowVersions>): Promise<void> {
-  const operation: OperationContext = { invalidations: [] }
+  const operation: OperationContext = { write: `${config.orm} ${op}`, invalidations: [] }
   const start = now()
   const underWay: InFlightWrite = { op: `${config.orm} ${op}`, rows, start }
   inFlight.add(underWay)
@@ -374,6 +453,7 @@ async function write(op: string, rows: readonly number[], run: () => Promise<Row
       end,
       versions,
       invalidations: operation.invalidations,
+      ...(operation.invalidationFailedAt === undefined ? {} : { invalidationFailedAt: operation.invalidationFailedAt }),
     })
   } catch (error) {
     // What it published still holds a place in the others' sequence of receipts.
@@ -449,12 +529,13 @@ async function loop(client: Client, endAt: number): Promise<void> {
 }
 
 function flush(): void {
-  if (reads.length + writes.length + receipts.length + unrecorded.length === 0) return
-  send({ type: 'records', reads, writes, receipts, unrecorded })
+  if (reads.length + writes.length + receipts.length + unrecorded.length + confirmations.length === 0) return
+  send({ type: 'records', reads, writes, receipts, unrecorded, confirmations })
   reads = []
   writes = []
   receipts = []
   unrecorded = []
+  confirmations = []
 }
 
 const client = config.orm === 'prisma' ? await prismaClient() : await typeormClient()
@@ -467,6 +548,10 @@ process.on('message', (message: ToWorker) => {
     dieAtNextLoad = true
     return
   }
+  if (message.type === 'stall') {
+    stallAt = { ms: message.ms, when: message.when }
+    return
+  }
   if (message.type === 'start') {
     const flusher = setInterval(flush, FLUSH_INTERVAL_MS)
     void Promise.all(Array.from({ length: config.concurrency }, () => loop(client, message.endAt))).then(() => {
@@ -476,13 +561,19 @@ process.on('message', (message: ToWorker) => {
     })
     return
   }
+  void stop()
+})
+
+async function stop(): Promise<void> {
+  // An invalidation still pending is resent within about a second: when Redis took it is part of the history.
+  const deadline = now() + PENDING_WAIT_MS
+  while (confirming !== undefined && now() < deadline) await sleep(10)
   // Receipts of the others' last writes keep arriving until the parent says every worker has finished.
   flush()
   const stats = client.stats()
-  void client.close().then(() => {
-    cluster?.disconnect()
-    send({ type: 'stopped', stats, unattributedInvalidations })
-    process.disconnect()
-  })
-})
+  await client.close()
+  cluster?.disconnect()
+  send({ type: 'stopped', stats, unattributedInvalidations })
+  process.disconnect()
+}
 send({ type: 'ready' })

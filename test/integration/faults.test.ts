@@ -1,10 +1,13 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { afterEach, describe, expect, test } from 'vitest'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { afterEach, describe, expect, onTestFinished, test } from 'vitest'
 import { type Cache, type CacheOptions, createCache } from '../../src/index.js'
 import { TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
 import { until } from '../fixtures/wait.js'
 import { disposeAfterTest } from '../helpers/lifecycle.js'
 import { type RedisServer, startRedis } from '../helpers/redis-server.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
 // Each test gets a Redis of its own to kill, pause or restart: the shared one
 // must never see a fault.
@@ -143,6 +146,55 @@ describe('faults on a dedicated Redis', () => {
     await blocked
 
     // Queued behind the BLPOP, the invalidation ran as soon as it ended: the reader loads.
+    expect(await reader.getOrLoad('k', ['T'], () => 'after')).toBe('after')
+  })
+
+  test("a write's invalidation that never reached Redis is resent when the writer's connection is back, before its circuit closes", async () => {
+    const server = await dedicatedRedis()
+    const reader = await liveCache(server, { l1: false })
+    await reader.getOrLoad('k', ['T'], () => 'before')
+    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'the entry to be stored')
+    // The writer reaches Redis through a proxy: its connection alone can be cut.
+    const proxy = disposeAfterTest(await startTcpProxy(server))
+    const writerClient = new Redis({ port: proxy.port, enableOfflineQueue: false, retryStrategy: () => 20 })
+    writerClient.on('error', () => {})
+    onTestFinished(() => writerClient.disconnect())
+    const writer = createCache({ redis: writerClient, prefix: 'faults', timeout: TIMEOUT_MS, l1: false })
+    caches.push(writer)
+    await until(() => writer.stats().redis === 'up' && writer.stats().bus === 'live', 'the writer to be connected')
+
+    await proxy.cut()
+    await until(() => writerClient.status !== 'ready', "the writer's connection to drop")
+    // Not sent (no connection): kept pending, and the circuit opens. Its probes, at 0.1, 0.3, 0.7
+    // and 1.5 s, fail at once while the proxy refuses; the next comes at 3.1 s.
+    await writer.invalidate({ tags: ['T'] })
+    expect(writer.stats()).toMatchObject({ pendingInvalidations: 1, redis: 'down' })
+    await sleep(1_900)
+    await proxy.restore()
+
+    // Back within the writer's reconnect delay: the invalidation is written then, not at the probe
+    // that closes the circuit. Meanwhile the reader, which trusts Redis, served the old entry.
+    await until(() => writer.stats().pendingInvalidations === 0, 'the invalidation to be resent', 10_000)
+    expect(writer.stats().redis).toBe('down')
+    expect(await reader.getOrLoad('k', ['T'], () => 'after')).toBe('after')
+  })
+
+  test('an invalidation Redis refused is resent by close(), after which nothing would resend it', async () => {
+    const server = await dedicatedRedis()
+    const admin = server.client()
+    const reader = await liveCache(server, { l1: false })
+    const writer = await liveCache(server, { l1: false })
+    await reader.getOrLoad('k', ['T'], () => 'before')
+    await until(async () => (await admin.exists('faults:e:k')) === 1, 'the entry to be stored')
+
+    // Out of memory, nothing evictable: Redis answers, and refuses every write.
+    await admin.config('SET', 'maxmemory-policy', 'noeviction')
+    await admin.config('SET', 'maxmemory', '1')
+    await writer.invalidate({ tags: ['T'] })
+    expect(writer.stats()).toMatchObject({ pendingInvalidations: 1, redis: 'up' })
+    await admin.config('SET', 'maxmemory', '0')
+    await writer.close()
+
     expect(await reader.getOrLoad('k', ['T'], () => 'after')).toBe('after')
   })
 
