@@ -1,114 +1,46 @@
 import { randomBytes } from 'node:crypto'
 import { ALL_TAGS, InvalidationBus } from './bus.js'
+import type {
+  AdapterCache,
+  AdapterLoadOptions,
+  Cache,
+  Clock,
+  GetOrLoadOptions,
+  InvalidateOptions,
+  ServedOrigin,
+} from './cache-api.js'
 import { withCallerFrames } from './caller-frames.js'
 import { decodeValue, type EntryHeader, encodeEntry, encodeValue } from './codec.js'
-import { type Duration, parseDuration } from './duration.js'
+import { parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionError } from './errors.js'
-import { CHANNELS } from './events.js'
+import { CHANNELS, publish } from './events.js'
+import { type Freshness, needsRefresh } from './freshness.js'
 import { L1, type L1Entry } from './l1.js'
 import { type HeldLock, L2, type L2Read } from './l2.js'
 import { type ClaimSettings, claimLoad } from './load-claim.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
-import { connectRedis, type RedisClient, type RedisConnection } from './redis/connection.js'
+import { connectRedis, type RedisConnection } from './redis/connection.js'
+import { warnWhileUnreachable } from './redis/unreachable-warning.js'
 import { RedisRestarts } from './redis-restarts.js'
 import { SocketReads } from './socket-reads.js'
 import { type CacheStats, Counters } from './stats.js'
 import { TagClock } from './tag-clock.js'
+import { canonicalTags, sameTags, validateTags } from './tag-list.js'
 
-export interface GetOrLoadOptions {
-  /** How long this entry is fresh; overrides the cache's `ttl`. */
-  ttl?: Duration
-  /** How long after that it may be served while it refreshes; overrides the cache's `swr`. */
-  swr?: Duration
-}
-
-/** What `invalidate` makes a miss: the shape `prisma.$cache` and TypeORM's `cacheOf()` take too. */
-export interface InvalidateOptions {
-  /** Every entry carrying one of these tags. */
-  tags: readonly string[]
-}
-
-export interface Cache {
-  /**
-   * Returns the cached value for `key`, or runs `loader` and caches what it
-   * returns. `tags` name what the value depends on: `invalidate` of any of them
-   * makes it a miss. Each call returns its own copy, safe to mutate.
-   */
-  getOrLoad<T>(
-    key: string,
-    tags: readonly string[],
-    loader: () => T | Promise<T>,
-    options?: GetOrLoadOptions,
-  ): Promise<T>
-  /**
-   * Makes every entry carrying one of `tags` a miss, here and in every instance
-   * sharing the Redis. When it resolves, this process's next read loads fresh;
-   * other instances' memory follows within the pub/sub delay.
-   * @example await cache.invalidate({ tags: ['User:1'] })
-   */
-  invalidate(options: InvalidateOptions): Promise<void>
-  /**
-   * The tags as an array, the engine's form before 1.0.
-   * @deprecated Pass `{ tags }`, as `prisma.$cache` and `cacheOf()` take it: `cache.invalidate({ tags: ['User:1'] })`.
-   */
-  invalidate(tags: readonly string[]): Promise<void>
-  /** Makes every entry a miss, as `invalidate` does for tags: for writes whose reach cannot be told. */
-  invalidateAll(): Promise<void>
-  stats(): CacheStats
-  /** Waits for pending writes to Redis and closes the connections the cache opened itself. */
-  close(): Promise<void>
-}
-
-/**
- * Where `getOrLoad` found a value: this process's memory, Redis, an entry past
- * its TTL served while it refreshes (`swr`), or the loader (this caller's run
- * or a concurrent caller's that it joined). The adapters turn it into the
- * public `CacheOrigin` of `withInfo`.
- */
-export type ServedOrigin = 'l1' | 'l2' | 'stale' | 'loader'
-
-/** `getOrLoad` options only the adapters pass; not part of the public `GetOrLoadOptions`. */
-export interface AdapterLoadOptions extends GetOrLoadOptions {
-  /**
-   * Told, before the returned promise resolves, where the value came from and,
-   * for a cached one, when that entry expires (ms since the epoch). For
-   * `withInfo` and benchmarks: without it a hit does no extra work.
-   */
-  onServed?: (origin: ServedOrigin, expiresAt: number | undefined) => void
-}
-
-/**
- * The engine as the adapters use it: the public `Cache` plus the hooks an
- * adapter needs to answer before its ORM's pipeline and to report origins.
- * Kept off the public types (`src/index.ts` does not export it) so that they
- * can change without a major version.
- */
-export interface AdapterCache extends Cache {
-  getOrLoad<T>(
-    key: string,
-    tags: readonly string[],
-    loader: () => T | Promise<T>,
-    options?: AdapterLoadOptions,
-  ): Promise<T>
-  /**
-   * The value of a fresh in-process entry for `key`, without waiting, or
-   * undefined; a hit is counted as `getOrLoad` would count it. For adapters
-   * answering before their ORM's pipeline: `key` must determine its tags.
-   */
-  peek(key: string): { readonly value: unknown; readonly expiresAt: number } | undefined
-}
+export type {
+  AdapterCache,
+  AdapterLoadOptions,
+  Cache,
+  Clock,
+  GetOrLoadOptions,
+  InvalidateOptions,
+  ServedOrigin,
+} from './cache-api.js'
+export { REDIS_UNREACHABLE_WARNING } from './redis/unreachable-warning.js'
 
 export function createCache(options?: CacheOptions): Cache {
   return new TieredCache(resolveOptions(options), SYSTEM_CLOCK)
-}
-
-/**
- * Where the cache reads the time (ms since the epoch) for TTLs, lock waits and how long ago the
- * bus was read: `Date` in use, a fake one in tests. Only the tag clock is logical, not time.
- */
-export interface Clock {
-  now(): number
 }
 
 // Looked up at each call, so a test that fakes `Date` after creating a cache still moves its time.
@@ -146,13 +78,6 @@ interface LoadRequest {
   readonly swrMs: number
   /** The tag clock when the request began; anything invalidated after makes its result unstorable. */
   readonly since: number
-}
-
-/** What a stored entry says about its age, from either tier. */
-interface Freshness {
-  readonly expiresAt: number
-  readonly staleUntil: number
-  readonly loadMs: number
 }
 
 /**
@@ -613,13 +538,8 @@ class TieredCache implements AdapterCache {
     this.#inBackground(this.#l2?.unlock(key, lock).catch((error) => this.#redisError(error)))
   }
 
-  /** Early refresh (XFetch) before expiry, or stale-while-revalidate after it. */
   #needsRefresh(freshness: Freshness, now: number): boolean {
-    if (now >= freshness.expiresAt) return true
-    const beta = this.#options.earlyRefreshBeta
-    // Vattani et al., VLDB 2015: -ln(rand) is exponential, so the refresh time
-    // spreads ahead of expiry in proportion to how long a load takes.
-    return beta > 0 && now - freshness.loadMs * beta * Math.log(Math.random()) >= freshness.expiresAt
+    return needsRefresh(freshness, now, this.#options.earlyRefreshBeta)
   }
 
   /**
@@ -701,53 +621,5 @@ class TieredCache implements AdapterCache {
 
   #nextId(): string {
     return `${this.#instanceId}.${(++this.#sequence).toString(36)}`
-  }
-}
-
-export const REDIS_UNREACHABLE_WARNING = 'ORMCACHE_REDIS_UNREACHABLE'
-
-/**
- * A wrong host, port or password leaves every read going to the database, and nothing would say
- * why: say it once, with Redis's own reason, through Node's warnings (which users can silence by
- * code), until the connection is first made.
- */
-function warnWhileUnreachable(client: RedisClient): void {
-  const warn = (error: Error) => {
-    client.off('error', warn)
-    const { host, port, path } = (client.options ?? {}) as { host?: string; port?: number; path?: string }
-    const where = 'isCluster' in client && client.isCluster ? 'its cluster nodes' : (path ?? `${host}:${port}`)
-    process.emitWarning(
-      `ormcache: cannot reach Redis at ${where} (${error.message}): every read goes to the database until it can; ` +
-        '`stats().redis` says "down" meanwhile.',
-      { type: 'OrmCacheWarning', code: REDIS_UNREACHABLE_WARNING },
-    )
-  }
-  client.on('error', warn)
-  client.once('ready', () => client.off('error', warn))
-}
-
-/** Builds the message only when someone listens: hits stay allocation-free otherwise. */
-function publish(channel: (typeof CHANNELS)[keyof typeof CHANNELS], message: () => object): void {
-  if (channel.hasSubscribers) channel.publish(message())
-}
-
-function sameTags(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
-/** `tags` sorted without repeats: as given when they already are (the usual case, checked in one pass). */
-function canonicalTags(tags: readonly string[]): readonly string[] {
-  for (let i = 1; i < tags.length; i++) {
-    if (!((tags[i - 1] as string) < (tags[i] as string))) return [...new Set(tags)].sort()
-  }
-  return tags
-}
-
-function validateTags(tags: unknown): asserts tags is readonly string[] {
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0 && tag !== ALL_TAGS)) {
-    throw new InvalidOptionError('tags', `an array of non-empty strings other than '${ALL_TAGS}'`, tags)
   }
 }

@@ -31,3 +31,8 @@ export const CHANNELS = {
    */
   schemaFallback: channel('ormcache:schema-fallback'),
 } as const
+
+/** Builds the message only when someone listens: hits stay allocation-free otherwise. */
+export function publish(target: (typeof CHANNELS)[keyof typeof CHANNELS], message: () => object): void {
+  if (target.hasSubscribers) target.publish(message())
+}
