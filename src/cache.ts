@@ -28,15 +28,7 @@ import { type CacheStats, Counters } from './stats.js'
 import { TagClock } from './tag-clock.js'
 import { canonicalTags, sameTags, validateTags } from './tag-list.js'
 
-export type {
-  AdapterCache,
-  AdapterLoadOptions,
-  Cache,
-  Clock,
-  GetOrLoadOptions,
-  InvalidateOptions,
-  ServedOrigin,
-} from './cache-api.js'
+export type * from './cache-api.js'
 export { REDIS_UNREACHABLE_WARNING } from './redis/unreachable-warning.js'
 
 export function createCache(options?: CacheOptions): Cache {
