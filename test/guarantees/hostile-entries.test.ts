@@ -13,6 +13,7 @@ import type { CacheStats } from '../../src/stats.js'
 import { usePrismaFixture } from '../adapters/prisma/fixture.js'
 import { redisCaches } from '../fixtures/redis-cache.js'
 import { until } from '../fixtures/wait.js'
+import { entryStored } from '../helpers/prefix.js'
 import {
   EVERY_FORGERY,
   type Mutation,
@@ -49,7 +50,7 @@ async function plantAndRead(subject: ReadUnderTest): Promise<{ cases: number; co
   const check = async (change: Mutation) => {
     const at = index++
     const entryKey = await subject.write(at)
-    await until(async () => (await subject.admin.exists(entryKey)) === 1, `entry ${entryKey} in Redis`)
+    await until(() => entryStored(subject.admin, entryKey), `entry ${entryKey} in Redis`)
     const valid = (await subject.admin.getBuffer(entryKey))!
     const planted = mutate(valid, change)
     await subject.admin.set(entryKey, planted)

@@ -84,6 +84,28 @@ export async function countKeys(redis: Redis, match: string): Promise<number> {
   return count
 }
 
+/**
+ * True when `key` holds a stored entry: a read that finds no entry leaves its fill lock (a NUL
+ * byte, then `fill:` and a token) in the entry's key until the load's entry replaces it, so the
+ * key existing is not yet the entry being there.
+ */
+export async function entryStored(redis: Redis | Cluster, key: string): Promise<boolean> {
+  const bytes = await redis.getBuffer(key)
+  return bytes !== null && bytes.length > 0 && bytes[0] !== 0
+}
+
+/** How many keys matching `match` hold stored entries (not fill locks). */
+export async function countEntries(redis: Redis, match: string): Promise<number> {
+  let cursor = '0'
+  let count = 0
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_BATCH)
+    cursor = next
+    for (const key of keys) if (await entryStored(redis, key)) count++
+  } while (cursor !== '0')
+  return count
+}
+
 function escapeGlob(text: string): string {
   return text.replace(GLOB_SPECIAL_CHARACTERS, (character) => `\\${character}`)
 }

@@ -6,6 +6,7 @@ import { type Cache, type CacheOptions, createCache } from '../../src/index.js'
 import { TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
 import { until } from '../fixtures/wait.js'
 import { disposeAfterTest } from '../helpers/lifecycle.js'
+import { entryStored } from '../helpers/prefix.js'
 import { type RedisServer, startRedis } from '../helpers/redis-server.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
@@ -104,7 +105,7 @@ describe('faults on a dedicated Redis', () => {
     const cache = await liveCache(server, { timeout: TIMEOUT_MS })
     const other = await liveCache(server, { l1: false })
     await cache.getOrLoad('k', ['T'], () => 'before')
-    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'the entry to be stored')
+    await until(() => entryStored(server.client(), 'faults:e:k'), 'the entry to be stored')
 
     await server.pause(PAUSE_MS)
     const reads = []
@@ -134,7 +135,7 @@ describe('faults on a dedicated Redis', () => {
     caches.push(writer)
     const reader = await liveCache(server, { l1: false })
     await reader.getOrLoad('k', ['T'], () => 'before')
-    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'the entry to be stored')
+    await until(() => entryStored(server.client(), 'faults:e:k'), 'the entry to be stored')
 
     // 900 ms: the writer's read times out at 100 ms and opens its circuit; its probes, at 200 and
     // 500 ms, time out behind the BLPOP too, so the next one comes at 1 s: from 900 ms to then
@@ -153,7 +154,7 @@ describe('faults on a dedicated Redis', () => {
     const server = await dedicatedRedis()
     const reader = await liveCache(server, { l1: false })
     await reader.getOrLoad('k', ['T'], () => 'before')
-    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'the entry to be stored')
+    await until(() => entryStored(server.client(), 'faults:e:k'), 'the entry to be stored')
     // The writer reaches Redis through a proxy: its connection alone can be cut.
     const proxy = disposeAfterTest(await startTcpProxy(server))
     const writerClient = new Redis({ port: proxy.port, enableOfflineQueue: false, retryStrategy: () => 20 })
@@ -185,7 +186,7 @@ describe('faults on a dedicated Redis', () => {
     const reader = await liveCache(server, { l1: false })
     const writer = await liveCache(server, { l1: false })
     await reader.getOrLoad('k', ['T'], () => 'before')
-    await until(async () => (await admin.exists('faults:e:k')) === 1, 'the entry to be stored')
+    await until(() => entryStored(admin, 'faults:e:k'), 'the entry to be stored')
 
     // Out of memory, nothing evictable: Redis answers, and refuses every write.
     await admin.config('SET', 'maxmemory-policy', 'noeviction')
@@ -221,7 +222,7 @@ describe('faults on a dedicated Redis', () => {
     // L1 was flushed: what it held before the outage may have missed other instances' writes.
     expect(await cache.getOrLoad('untouched', ['U'], () => 'reloaded')).toBe('reloaded')
     expect(await cache.getOrLoad('k', ['T'], () => 'after')).toBe('after')
-    await until(async () => (await server.client().exists('faults:e:k')) === 1, 'caching to resume')
+    await until(() => entryStored(server.client(), 'faults:e:k'), 'caching to resume')
     expect(await cache.getOrLoad('k', ['T'], fail)).toBe('after')
   })
 })

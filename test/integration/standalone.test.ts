@@ -2,6 +2,8 @@ import { Redis } from 'ioredis'
 import { describe, expect, test, vi } from 'vitest'
 import { createCache } from '../../src/index.js'
 import { redisCaches, sharedRedis, TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
+import { until } from '../fixtures/wait.js'
+import { entryStored } from '../helpers/prefix.js'
 import { redisUrl } from '../helpers/services.js'
 import { defineEngineSuite } from './engine-suite.js'
 
@@ -40,7 +42,7 @@ describe('standalone Redis', () => {
       expect(client.listenerCount('ready')).toBeGreaterThan(listeners)
       await cache.getOrLoad('k', ['T'], () => 'v')
       const admin = await redis.admin()
-      await vi.waitUntil(async () => (await admin.exists(`${prefix}:app:${prefix}:e:k`)) === 1, { timeout: 5_000 })
+      await until(() => entryStored(admin, `${prefix}:app:${prefix}:e:k`), 'the entry stored')
       expect(await admin.exists(`${prefix}:app:{${prefix}}:t:T`)).toBe(1)
       await cache.close()
       // Nothing of the cache stays attached to the app's client.

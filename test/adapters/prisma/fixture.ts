@@ -11,7 +11,7 @@ import { counting, QueryCounter } from '../../fixtures/counting-adapter.js'
 import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { until } from '../../fixtures/wait.js'
 import { createPgSchema, type PgSchema } from '../../helpers/databases.js'
-import { countKeys, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
+import { countEntries, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../../helpers/services.js'
 import { TABLES } from './backends.js'
 import { PrismaClient } from './generated/client.js'
@@ -107,7 +107,7 @@ export function usePrismaFixture(label: string) {
     },
     /** Entries reach Redis after the read returns; waits until `count` entries of this test are there. */
     async entriesInRedis(count: number): Promise<void> {
-      await until(async () => (await countKeys(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
+      await until(async () => (await countEntries(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
     },
   }
 }

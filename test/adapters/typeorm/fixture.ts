@@ -12,7 +12,7 @@ import { cacheOf, type TypeormCacheOptions, withCache } from '../../../adapters/
 import { TEST_REDIS_TIMEOUT } from '../../fixtures/redis-cache.js'
 import { until } from '../../fixtures/wait.js'
 import { createMysqlDatabase, createPgSchema } from '../../helpers/databases.js'
-import { countKeys, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
+import { countEntries, deleteKeysWithPrefix, uniquePrefix } from '../../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../../helpers/services.js'
 import { entitySchemas, Post, Profile, TABLES, Tag, type TypeormDatabase, User } from './entities.js'
 
@@ -212,7 +212,7 @@ export function useTypeormFixture(label: string, database: TypeormDatabase = 'po
     },
     /** Entries reach Redis after the read returns; waits until `count` entries of this test are there. */
     async entriesInRedis(count: number): Promise<void> {
-      await until(async () => (await countKeys(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
+      await until(async () => (await countEntries(admin!, `${prefix}:e:*`)) >= count, `${count} entries in Redis`)
     },
   }
 }
