@@ -18,6 +18,23 @@ export interface BusEvents {
 
 export const ALL_TAGS = '*'
 
+/** Listens on one key's fill channel (see `InvalidationBus.watchFill`). */
+export interface FillWatch {
+  /**
+   * Resolves at the next announcement, or after `ms`: at once if one came since the last call.
+   * The subscription's confirmation counts as one, so the first look after it sees a lock that
+   * ended before anything could be heard.
+   */
+  next(ms: number): Promise<void>
+  close(): void
+}
+
+/** A channel this instance is subscribed to for its waiters on one key. */
+interface FillChannel {
+  confirmed: boolean
+  readonly watchers: Set<{ wake(): void }>
+}
+
 const HEARTBEAT_INTERVAL_MS = 1_000
 /** Heartbeats sent in a row without one coming back before the subscription is taken for dead. */
 const MISSED_HEARTBEATS = 3
@@ -45,6 +62,8 @@ export class InvalidationBus {
   #live = false
   #everLive = false
   #closed = false
+  /** Fill channels subscribed to while some load in this process waits on another instance's. */
+  readonly #fillChannels = new Map<string, FillChannel>()
   /** Resolves when the first subscription is live (or the bus closes). */
   readonly #firstLive: Promise<void>
   #resolveFirstLive!: () => void
@@ -64,6 +83,7 @@ export class InvalidationBus {
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.#receive(message)
       else if (channel === this.#heartbeatChannel) this.#unanswered = 0
+      else for (const watcher of this.#fillChannels.get(channel)?.watchers ?? []) watcher.wake()
     })
     this.#subscriber.on('ready', () => this.#subscribe())
     this.#subscriber.on('close', () => this.#lost())
@@ -89,6 +109,60 @@ export class InvalidationBus {
     return status === 'wait' || status === 'connecting' || status === 'connect' || status === 'ready'
       ? this.#firstLive
       : undefined
+  }
+
+  /**
+   * Listens for the end of another instance's fill lock on `channel`, on the subscriber connection
+   * (a SUBSCRIBE, no round trip of the caller's), shared by this process's waiters on the key.
+   * Undefined while the bus is down: announcements could be lost, and the waiter polls.
+   */
+  watchFill(channel: string): FillWatch | undefined {
+    if (!this.#live || this.#closed) return undefined
+    let fill = this.#fillChannels.get(channel)
+    if (fill === undefined) {
+      const created: FillChannel = { confirmed: false, watchers: new Set() }
+      // A subscription that failed wakes the watchers too: they look, then poll on their own.
+      const confirm = () => {
+        created.confirmed = true
+        for (const watcher of created.watchers) watcher.wake()
+      }
+      this.#subscriber.subscribe(channel).then(confirm, confirm)
+      this.#fillChannels.set(channel, created)
+      fill = created
+    }
+    const { watchers } = fill
+    let announced = fill.confirmed
+    let wake: (() => void) | undefined
+    const watcher = {
+      wake: () => {
+        announced = true
+        wake?.()
+      },
+    }
+    watchers.add(watcher)
+    return {
+      next: (ms) => {
+        if (announced) {
+          announced = false
+          return Promise.resolve()
+        }
+        return new Promise<void>((resolve) => {
+          const timer = setTimeout(() => wake?.(), ms)
+          wake = () => {
+            clearTimeout(timer)
+            wake = undefined
+            announced = false
+            resolve()
+          }
+        })
+      },
+      close: () => {
+        watchers.delete(watcher)
+        if (watchers.size > 0 || this.#fillChannels.get(channel) !== fill) return
+        this.#fillChannels.delete(channel)
+        if (!this.#closed) this.#subscriber.unsubscribe(channel).catch(() => {})
+      },
+    }
   }
 
   encode(tags: readonly string[]): string {

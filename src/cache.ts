@@ -448,6 +448,7 @@ class TieredCache implements AdapterCache {
       nextId: () => this.#nextId(),
       now: () => this.#time.now(),
       closed: () => this.#closed,
+      watchFill: (key) => (l2.announcesFills ? this.#bus?.watchFill(l2.fillChannel(key)) : undefined),
       waitStarted: () => {
         this.#counters.values.lockWaits++
       },

@@ -37,7 +37,7 @@ export interface L2Options {
   readonly timeoutMs: number
   readonly tagTtlMs: number
   readonly maxEntryBytes: number
-  /** The pub/sub channel the invalidation script publishes on. */
+  /** The pub/sub channel the invalidation script publishes on; fill channels are named after it. */
   readonly channel: string
 }
 
@@ -69,6 +69,19 @@ export class L2 {
         await this.#timed(() => this.#redis.client.ping(), true)
       },
     })
+  }
+
+  /**
+   * True when a fill lock's end is announced on the key's fill channel (`fillChannel`), so a
+   * waiter can listen instead of polling. Not on a cluster, whose store is a plain SET after a
+   * check, and whose pub/sub would carry every announcement to every node.
+   */
+  get announcesFills(): boolean {
+    return !this.#redis.isCluster
+  }
+
+  fillChannel(key: string): string {
+    return `${this.#options.channel}:fill:${key}`
   }
 
   /** False while the circuit is open: Redis failed and has not been seen healthy since. */
@@ -168,7 +181,7 @@ export class L2 {
       return current === 1
     }
     const stored = await this.#timed(() =>
-      this.#redis.commands.ormcacheStoreV3(
+      this.#redis.commands.ormcacheStoreV4(
         2 + tagKeys.length,
         entryKey,
         this.#lockPrefix + key,
@@ -178,6 +191,7 @@ export class L2 {
         lock?.kind === 'fill' ? FILL_MARKER_PREFIX + lock.token : '',
         lock?.kind === 'refresh' ? lock.token : '',
         tagTtlMs,
+        this.fillChannel(key),
         ...versions,
       ),
     )
@@ -202,11 +216,11 @@ export class L2 {
 
   /** Releases a lock this instance holds, if it still does. */
   async unlock(key: string, lock: HeldLock): Promise<void> {
-    const [lockKey, value] =
+    const [lockKey, value, channel] =
       lock.kind === 'fill'
-        ? [this.#entryPrefix + key, FILL_MARKER_PREFIX + lock.token]
-        : [this.#lockPrefix + key, lock.token]
-    await this.#timed(() => this.#redis.commands.ormcacheUnlockV1(1, lockKey, value))
+        ? [this.#entryPrefix + key, FILL_MARKER_PREFIX + lock.token, this.announcesFills ? this.fillChannel(key) : '']
+        : [this.#lockPrefix + key, lock.token, '']
+    await this.#timed(() => this.#redis.commands.ormcacheUnlockV2(1, lockKey, value, channel))
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { FillWatch } from './bus.js'
 import type { FillRequest, HeldLock, L2, L2Read } from './l2.js'
 
 /**
@@ -17,6 +18,8 @@ export interface ClaimSettings {
   nextId(): string
   now(): number
   closed(): boolean
+  /** Listens for the end of the key's fill lock, when announcements can be heard; else the waiter polls. */
+  watchFill(key: string): FillWatch | undefined
   /** A waiter started waiting for another instance's load; then how its wait ended. */
   waitStarted(): void
   waitEnded(key: string, outcome: 'filled' | 'acquired' | 'timeout', waitedMs: number): void
@@ -25,9 +28,11 @@ export interface ClaimSettings {
 /**
  * The cross-instance half of stampede protection. A read that finds no entry takes the key's
  * fill lock in the same command, in the entry's own key (as IdentityCache's fill lock does): an
- * instance that finds the lock there waits for the holder's entry, polling with a short, growing
- * interval, and takes the lock over once it is gone (the holder died, failed, or its entry was
- * refused), never waiting past `lock.wait`. A read that finds a stale entry replaces it with its
+ * instance that finds the lock there waits for the holder's entry and takes the lock over once it
+ * is gone (the holder died, failed, or its entry was refused), never waiting past `lock.wait`.
+ * The holder announces the end of its lock on the key's fill channel, so a waiter that listens
+ * there looks once when it ends (and every `ANNOUNCED_POLL_MS` for a holder that died silently);
+ * without announcements (a cluster, the bus down) it polls with a short, growing interval. A read that finds a stale entry replaces it with its
  * lock in one more round trip. A refresh, which keeps the entry served meanwhile, takes a
  * separate refresh lock instead, and gives up if another instance holds it.
  *
@@ -82,26 +87,44 @@ async function waitForFill<Hit>(
   settings.waitStarted()
   const startedAt = settings.now()
   const deadline = startedAt + waitMs
+  const watch = settings.watchFill(key)
   let versions = versionsSoFar
   let pauseMs = 1
-  while (settings.now() < deadline && !settings.closed()) {
-    await sleep(Math.min(pauseMs, Math.max(deadline - settings.now(), 0)))
-    pauseMs = Math.min(pauseMs * 1.5, 25)
-    // Each poll asks for the lock too: a holder that stores and leaves between a look at the
-    // entry and a try at the lock cannot make this waiter load a second time.
-    const poll = await l2.read(key, tags, settings.nextId(), fill)
-    versions = poll.versions
-    const hit = serve(poll)
-    if (hit !== undefined) {
-      settings.waitEnded(key, 'filled', settings.now() - startedAt)
-      return { kind: 'hit', hit }
+  try {
+    while (settings.now() < deadline && !settings.closed()) {
+      const remainingMs = Math.max(deadline - settings.now(), 0)
+      if (watch === undefined) {
+        await sleep(Math.min(pauseMs, remainingMs))
+        pauseMs = Math.min(pauseMs * 1.5, MAX_POLL_MS)
+      } else {
+        await watch.next(Math.min(ANNOUNCED_POLL_MS, remainingMs))
+      }
+      // Each look asks for the lock too: a holder that stores and leaves between a look at the
+      // entry and a try at the lock cannot make this waiter load a second time.
+      const poll = await l2.read(key, tags, settings.nextId(), fill)
+      versions = poll.versions
+      const hit = serve(poll)
+      if (hit !== undefined) {
+        settings.waitEnded(key, 'filled', settings.now() - startedAt)
+        return { kind: 'hit', hit }
+      }
+      const state = poll.fill ?? (await l2.fill(key, fill.token, fill.ttlMs, poll.versions))
+      if (state === 'acquired') {
+        settings.waitEnded(key, 'acquired', settings.now() - startedAt)
+        return { kind: 'load', versions, lock: { kind: 'fill', token: fill.token } }
+      }
     }
-    const state = poll.fill ?? (await l2.fill(key, fill.token, fill.ttlMs, poll.versions))
-    if (state === 'acquired') {
-      settings.waitEnded(key, 'acquired', settings.now() - startedAt)
-      return { kind: 'load', versions, lock: { kind: 'fill', token: fill.token } }
-    }
+  } finally {
+    watch?.close()
   }
   settings.waitEnded(key, 'timeout', settings.now() - startedAt)
   return { kind: 'load', versions }
 }
+
+/** Longest pause between polls of a waiter that hears no announcements. */
+const MAX_POLL_MS = 25
+/**
+ * Pause between looks of a waiter that hears announcements: only a holder that died (its lock
+ * expires unannounced) or an announcement lost with the bus leaves it waiting this long.
+ */
+const ANNOUNCED_POLL_MS = 100

@@ -6,8 +6,8 @@ import { isReadOperation } from './operations.js'
  * query pipeline runs: even a query extension that answers from a `Map` pays
  * tens of µs for that pipeline, about the cost of the query it saves on
  * SQLite. A hit from memory or Redis never enters the pipeline; a miss runs
- * Prisma's own call once, with `cache: false` so the query extension below
- * only passes it through. The fluent API, batch `$transaction` and reads
+ * the call on the client before the extension (`base`), which skips the query
+ * extension's pass-through: on PostgreSQL that pass cost a miss about 100 µs. The fluent API, batch `$transaction` and reads
  * inside `$cache.withInfo` run Prisma's own call as it is, which the query
  * extension serves with the same plan.
  *
@@ -17,7 +17,7 @@ import { isReadOperation } from './operations.js'
  * writes. The caller skips the wrapper when extensions were applied before
  * ours, since their query hooks may change what a read asks for.
  */
-export function withFastReads<Client extends object>(client: Client, context: AdapterContext): Client {
+export function withFastReads<Client extends object>(client: Client, base: object, context: AdapterContext): Client {
   // A client names each model's delegate after the model, first letter in lower case.
   const models = new Map(
     context.graph.modelNames.map((model) => [model.charAt(0).toLowerCase() + model.slice(1), model]),
@@ -31,7 +31,7 @@ export function withFastReads<Client extends object>(client: Client, context: Ad
       if (model !== undefined && typeof value === 'object' && value !== null) {
         let delegate = delegates.get(property)
         if (delegate === undefined) {
-          delegate = fastDelegate(value as Delegate, model, context)
+          delegate = fastDelegate(value as Delegate, Reflect.get(base, property) as Delegate, model, context)
           delegates.set(property, delegate)
         }
         return delegate
@@ -56,7 +56,7 @@ interface PrismaPromiseLike extends PromiseLike<unknown> {
   readonly [Symbol.toStringTag]?: string
 }
 
-function fastDelegate(delegate: Delegate, model: string, context: AdapterContext): object {
+function fastDelegate(delegate: Delegate, baseDelegate: Delegate, model: string, context: AdapterContext): object {
   const methods = new Map<PropertyKey, unknown>()
   return new Proxy(delegate, {
     get(target, property) {
@@ -65,11 +65,12 @@ function fastDelegate(delegate: Delegate, model: string, context: AdapterContext
       let method = methods.get(property)
       if (method === undefined) {
         const original = (value as (args?: unknown) => PrismaPromiseLike).bind(target)
+        const load = Reflect.get(baseDelegate, property) as (args: unknown) => PrismaPromiseLike
         method =
           typeof property === 'string' && isReadOperation(property)
             ? (args?: unknown) =>
                 lazyRead(
-                  () => serve(context, model, property, args, original),
+                  () => serve(context, model, property, args, (uncachedArgs) => load.call(baseDelegate, uncachedArgs)),
                   () => original(args),
                   FLUENT.has(property),
                 )
@@ -87,7 +88,7 @@ function serve(
   model: string,
   operation: string,
   rawArgs: unknown,
-  original: (args?: unknown) => PrismaPromiseLike,
+  load: (args: unknown) => PrismaPromiseLike,
 ): Promise<unknown> | undefined {
   // `withInfo` records the origin from the query extension; arguments that are not an object
   // are Prisma's to refuse (spread into the loader's arguments, they would vanish).
@@ -95,17 +96,11 @@ function serve(
   if (rawArgs !== undefined && (typeof rawArgs !== 'object' || rawArgs === null || Array.isArray(rawArgs)))
     return undefined
   // Prisma hands query extensions `{}` for a call without arguments: the same key either way.
-  const { cached } = planRead(context, model, operation, rawArgs ?? {})
+  const { args, cached } = planRead(context, model, operation, rawArgs ?? {})
   if (cached === undefined) return undefined
   const hit = context.cache.peek(cached.key)
   if (hit !== undefined) return Promise.resolve(hit.value)
-  const uncachedArgs = { ...rawArgs, cache: false }
-  return context.cache.getOrLoad(
-    cached.key,
-    cached.tags(),
-    () => Promise.resolve(original(uncachedArgs)),
-    cached.options,
-  )
+  return context.cache.getOrLoad(cached.key, cached.tags(), () => Promise.resolve(load(args)), cached.options)
 }
 
 /**

@@ -189,7 +189,7 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
       base.$extends({ name: 'ormcache-types', model: { $allModels: null as unknown as CachedReadMethods } })
     // Fresh in-process hits are answered before Prisma's pipeline, unless extensions applied
     // before this one could change what a read asks for.
-    const returned = internals.unextended ? withFastReads(extended, context) : extended
+    const returned = internals.unextended ? withFastReads(extended, client, context) : extended
     return returned as unknown as ReturnType<typeof declareReads>
   })
 }

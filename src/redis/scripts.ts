@@ -9,6 +9,8 @@
  *                    then `fill:` and a random token, with a short PX
  *   p:l:<key>        the refresh lock of a key an instance renews while others keep serving it
  *   p:bus            pub/sub channel of invalidations (JSON: sender id and tags)
+ *   p:bus:fill:<key> pub/sub channel, empty messages: the key's fill lock has gone (an entry
+ *                    stored over it, or released), so instances waiting on it look now
  *   {p}:t:<tag>      a tag's current version: a unique id, replaced on every invalidation.
  *                    All tags of a prefix share one cluster slot, through the `{p}` hash tag,
  *                    so one script can read or replace any set of them.
@@ -88,18 +90,20 @@ return 0
  * the load, so a load that raced an invalidation leaves nothing behind, and keeps those tags
  * alive at least as long as the entry (tags are renewed here, once per load, not on every read).
  * A refused store removes the loader's fill lock, if it is still there; either way the loader's
- * refresh lock is released. Waiters find the entry, or no lock, at their next poll.
+ * refresh lock is released. A loader that held the fill lock then publishes on the key's fill
+ * channel: instances waiting for it look at once instead of at their next poll.
  * KEYS[1] entry, KEYS[2] refresh lock, KEYS[3..] tags; ARGV[1] entry bytes, ARGV[2] entry TTL in
  * ms, ARGV[3] the fill lock's value ('' when none), ARGV[4] the refresh lock's token ('' when
- * none), ARGV[5] tag TTL in ms, ARGV[6..] the captured versions in KEYS order.
- * Returns 1 if stored, 0 if a tag moved on.
+ * none), ARGV[5] tag TTL in ms, ARGV[6] the key's fill channel, ARGV[7..] the captured versions
+ * in KEYS order. Returns 1 if stored, 0 if a tag moved on.
  */
 export const STORE_SCRIPT = `
 local entry_key, refresh_lock_key = KEYS[1], KEYS[2]
 local FIRST_TAG = 3
 local bytes, entry_ttl, fill_lock, refresh_token, tag_ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
--- ARGV[6..] hold the versions of KEYS[3..]: the version of KEYS[i] is ARGV[i + 3].
-local VERSION_OFFSET = 3
+local fill_channel = ARGV[6]
+-- ARGV[7..] hold the versions of KEYS[3..]: the version of KEYS[i] is ARGV[i + 4].
+local VERSION_OFFSET = 4
 local stored = 1
 for i = FIRST_TAG, #KEYS do
   if redis.call('GET', KEYS[i]) ~= ARGV[i + VERSION_OFFSET] then
@@ -120,6 +124,7 @@ end
 if refresh_token ~= '' and redis.call('GET', refresh_lock_key) == refresh_token then
   redis.call('DEL', refresh_lock_key)
 end
+if fill_lock ~= '' then redis.call('PUBLISH', fill_channel, '') end
 return stored
 `
 
@@ -162,12 +167,16 @@ return #KEYS
 /**
  * UNLOCK — deletes a lock (a fill lock in the entry's key, or a refresh lock) only if it still
  * holds our value: after ours expired and another instance took it, we must not release theirs.
- * KEYS[1] lock; ARGV[1] its value. Returns 1 if released.
+ * A released fill lock is announced on the key's fill channel, as STORE does.
+ * KEYS[1] lock; ARGV[1] its value, ARGV[2] the fill channel ('' for a refresh lock).
+ * Returns 1 if released.
  */
 export const UNLOCK_SCRIPT = `
-local lock_key, lock_value = KEYS[1], ARGV[1]
+local lock_key, lock_value, fill_channel = KEYS[1], ARGV[1], ARGV[2]
 if redis.call('GET', lock_key) == lock_value then
-  return redis.call('DEL', lock_key)
+  redis.call('DEL', lock_key)
+  if fill_channel ~= '' then redis.call('PUBLISH', fill_channel, '') end
+  return 1
 end
 return 0
 `
@@ -179,8 +188,8 @@ return 0
 export const SCRIPTS = {
   ormcacheTagsV2: { lua: TAGS_SCRIPT, reply: [] as string[] },
   ormcacheFillV1: { lua: FILL_SCRIPT, reply: 0 as number },
-  ormcacheStoreV3: { lua: STORE_SCRIPT, reply: 0 as number },
+  ormcacheStoreV4: { lua: STORE_SCRIPT, reply: 0 as number },
   ormcacheMatchV2: { lua: MATCH_SCRIPT, reply: 0 as number },
   ormcacheInvalidateV1: { lua: INVALIDATE_SCRIPT, reply: 0 as number },
-  ormcacheUnlockV1: { lua: UNLOCK_SCRIPT, reply: 0 as number },
+  ormcacheUnlockV2: { lua: UNLOCK_SCRIPT, reply: 0 as number },
 } as const

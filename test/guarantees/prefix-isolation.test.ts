@@ -9,12 +9,15 @@ import { redisCaches } from '../fixtures/redis-cache.js'
 import { until } from '../fixtures/wait.js'
 import { deleteKeysWithPrefix, keysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 
-/** Messages on `prefix`'s channels (its bus and heartbeats), from the moment this resolves. */
+/**
+ * Invalidations on `prefix`'s channels, from the moment this resolves: not its heartbeats, nor the
+ * announcements of its own fill locks' ends (on `<prefix>:bus:fill:<key>`, one per load it stores).
+ */
 async function busOf(admin: Redis, prefix: string) {
   const subscriber = admin.duplicate()
   const messages: string[] = []
   subscriber.on('pmessage', (_, channel: string, message: string) => {
-    if (!channel.includes(':heartbeat:')) messages.push(message)
+    if (!channel.includes(':heartbeat:') && !channel.includes(':fill:')) messages.push(message)
   })
   await subscriber.psubscribe(`${prefix}*`)
   return { messages, close: () => subscriber.quit() }
