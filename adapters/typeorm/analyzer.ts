@@ -1,3 +1,4 @@
+import { hashArgs } from '../../src/keys.js'
 import { DIALECT_RULES, type Dialect } from '../sql/lexer.js'
 import { parseSql, type SelectStatement, type Statement } from '../sql/statements.js'
 import type { EntitySetting } from './options.js'
@@ -17,6 +18,8 @@ export interface ReadShape {
   /** The shortest `ttl` / `swr` configured for an entity the read touches. */
   readonly ttlMs: number | undefined
   readonly swrMs: number | undefined
+  /** A digest of the SQL text, part of every key of its reads: hashed once per text, not per read. */
+  readonly textDigest: string
 }
 
 export interface Analysis {
@@ -51,13 +54,13 @@ export class Analyzer {
     if (known !== undefined) return known
     const statements = parseSql(sql, DIALECT_RULES[this.#dialect])
     const only = statements.length === 1 ? statements[0] : undefined
-    const analysis: Analysis = { statements, read: only?.kind === 'select' ? this.#readShape(only) : undefined }
+    const analysis: Analysis = { statements, read: only?.kind === 'select' ? this.#readShape(only, sql) : undefined }
     if (this.#memo.size >= MAX_MEMO) this.#memo.delete(this.#memo.keys().next().value!)
     this.#memo.set(sql, analysis)
     return analysis
   }
 
-  #readShape(select: SelectStatement): ReadShape {
+  #readShape(select: SelectStatement, sql: string): ReadShape {
     const tables = [...new Set(select.tables)]
     let cacheable = tables.length > 0
     let ttlMs: number | undefined
@@ -76,7 +79,7 @@ export class Analyzer {
         if (setting.swrMs !== undefined) swrMs = Math.min(swrMs ?? Number.POSITIVE_INFINITY, setting.swrMs)
       }
     }
-    return { cacheable, tables, byKey: this.#byKey(select), ttlMs, swrMs }
+    return { cacheable, tables, byKey: this.#byKey(select), ttlMs, swrMs, textDigest: hashArgs(sql) }
   }
 
   /**

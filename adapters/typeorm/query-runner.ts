@@ -58,7 +58,7 @@ function instrumentedMethods(runner: QueryRunner, own: RunnerMethods, context: R
     // Reads in a transaction may see its own uncommitted writes: never cached, never served.
     if (mark !== undefined && !inTransaction() && !context.persisting()) {
       const shape = context.analyzer().analyze(sql).read
-      const plan = shape && planRead(context.namespace(), shape, sql, parameters, mark)
+      const plan = shape && planRead(context.namespace(), shape, parameters, mark)
       if (plan !== undefined) {
         const records = await context.load(plan, async () => recordsOf(await query(sql, parameters, true)))
         if (!useStructuredResult) return records

@@ -16,15 +16,14 @@ export interface ReadPlan {
 const MAX_ROW_TAGS = 64
 
 /**
- * Key and tags of one cached SELECT. The key is the SQL and its parameters,
- * hashed (never raw: parameters may be personal data), under a namespace of
- * the database and the entity shapes. The tags are the tables the SQL names;
+ * Key and tags of one cached SELECT. The key is the SQL's digest (made once per
+ * text) and its parameters, hashed (never raw: parameters may be personal data),
+ * under a namespace of the database and the entity shapes. The tags are the tables the SQL names;
  * for a read of rows by primary key, those rows instead of its main table.
  */
 export function planRead(
   namespace: string,
   shape: ReadShape,
-  sql: string,
   parameters: readonly unknown[] | undefined,
   mark: ReadMark,
 ): ReadPlan | undefined {
@@ -32,7 +31,7 @@ export function planRead(
   let key: string
   try {
     // The cache id is part of the key: the same SQL under two ids carries two tag sets.
-    key = `typeorm:${namespace}:${hashArgs([sql, parameters ?? [], mark.identifier ?? null])}`
+    key = `typeorm:${namespace}:${shape.textDigest}:${hashArgs([parameters ?? [], mark.identifier ?? null])}`
   } catch (error) {
     if (error instanceof UnkeyableArgsError) return undefined
     throw error
