@@ -16,6 +16,13 @@ export interface Measurement {
   readonly p95Us: number
   readonly p99Us: number
   readonly opsPerSecond: number
+  /**
+   * CPU this process spent per operation (user + system, `process.cpuUsage()`), background work
+   * it started included; undefined for rows measured in other processes.
+   */
+  readonly cpuUsPerOp: number | undefined
+  /** Redis's CPU per operation (`INFO cpu`, main thread and I/O), when the run has Redis. */
+  readonly redisCpuUsPerOp: number | undefined
   /** A sorted subsample of the latencies, for the plot. */
   readonly distributionUs: readonly number[]
 }
@@ -54,9 +61,13 @@ export interface Run {
   ): Measurement
 }
 
+/** CPU Redis has used since it started, in µs: read before and after each row. */
+export type RedisCpuProbe = () => Promise<number>
+
 export function createRun(
   quick: boolean,
   totalSteps: number,
+  redisCpuUs?: RedisCpuProbe,
 ): Run & { readonly results: Measurement[]; readonly notes: Note[] } {
   const results: Measurement[] = []
   const notes: Note[] = []
@@ -75,6 +86,8 @@ export function createRun(
       progress.label(`${scenario}: ${name}`)
       for (let i = 0; i < warmup; i++) await operation()
       const latencies = new Float64Array(iterations)
+      const redisBefore = await redisCpuUs?.()
+      const cpuBefore = process.cpuUsage()
       const started = process.hrtime.bigint()
       for (let i = 0; i < iterations; i++) {
         const before = process.hrtime.bigint()
@@ -82,26 +95,61 @@ export function createRun(
         latencies[i] = Number(process.hrtime.bigint() - before) / 1_000
       }
       const totalUs = Number(process.hrtime.bigint() - started) / 1_000
-      return this.record(scenario, name, latencies, options.floor, (iterations / totalUs) * 1_000_000)
+      const cpu = process.cpuUsage(cpuBefore)
+      const redisAfter = await redisCpuUs?.()
+      const redisUs = redisBefore === undefined || redisAfter === undefined ? undefined : redisAfter - redisBefore
+      return recordRow(scenario, name, latencies, options.floor, (iterations / totalUs) * 1_000_000, {
+        cpuUsPerOp: (cpu.user + cpu.system) / iterations,
+        redisCpuUsPerOp: redisUs === undefined ? undefined : redisUs / iterations,
+      })
     },
     record(scenario, name, latenciesUs, floor, opsPerSecond) {
-      const sorted = Float64Array.from(latenciesUs).sort()
-      const measurement: Measurement = {
-        scenario,
-        name,
-        floor,
-        samples: sorted.length,
-        p50Us: quantile(sorted, 0.5),
-        p95Us: quantile(sorted, 0.95),
-        p99Us: quantile(sorted, 0.99),
-        opsPerSecond: opsPerSecond ?? 1_000_000 / (sorted.reduce((sum, us) => sum + us, 0) / sorted.length),
-        distributionUs: Array.from({ length: 101 }, (_, i) => quantile(sorted, i / 100)),
-      }
-      results.push(measurement)
-      progress.step()
-      return measurement
+      return recordRow(scenario, name, latenciesUs, floor, opsPerSecond)
     },
   }
+
+  function recordRow(
+    scenario: string,
+    name: string,
+    latenciesUs: ArrayLike<number>,
+    floor: string | undefined,
+    opsPerSecond: number | undefined,
+    cpu: Pick<Measurement, 'cpuUsPerOp' | 'redisCpuUsPerOp'> = { cpuUsPerOp: undefined, redisCpuUsPerOp: undefined },
+  ): Measurement {
+    const sorted = Float64Array.from(latenciesUs).sort()
+    const measurement: Measurement = {
+      scenario,
+      name,
+      floor,
+      samples: sorted.length,
+      p50Us: quantile(sorted, 0.5),
+      p95Us: quantile(sorted, 0.95),
+      p99Us: quantile(sorted, 0.99),
+      opsPerSecond: opsPerSecond ?? 1_000_000 / (sorted.reduce((sum, us) => sum + us, 0) / sorted.length),
+      ...cpu,
+      distributionUs: Array.from({ length: 101 }, (_, i) => quantile(sorted, i / 100)),
+    }
+    results.push(measurement)
+    progress.step()
+    return measurement
+  }
+}
+
+/** The columns of every table after the row's name, for the terminal and the markdown report alike. */
+export const TABLE_COLUMNS = ['p50 µs', 'p95 µs', 'p99 µs', 'ops/s', 'CPU µs/op', 'Redis CPU µs/op', 'p50 vs floor']
+
+export function tableCells(row: Measurement, rows: readonly Measurement[], floorLabel: string): string[] {
+  const floor = row.floor === undefined ? undefined : rows.find((candidate) => candidate.name === row.floor)
+  const perOp = (us: number | undefined) => (us === undefined || !Number.isFinite(us) ? '–' : us.toFixed(1))
+  return [
+    row.p50Us.toFixed(1),
+    row.p95Us.toFixed(1),
+    row.p99Us.toFixed(1),
+    Math.round(row.opsPerSecond).toLocaleString('en'),
+    perOp(row.cpuUsPerOp),
+    perOp(row.redisCpuUsPerOp),
+    floor === undefined ? floorLabel : `${(row.p50Us / floor.p50Us).toFixed(2)}× ${floor.name}`,
+  ]
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -150,18 +198,8 @@ export function formatTables(results: readonly Measurement[], notes: readonly No
   for (const scenario of scenarios) {
     const rows = results.filter((result) => result.scenario === scenario)
     lines.push('', scenario)
-    const header = ['', 'p50 µs', 'p95 µs', 'p99 µs', 'ops/s', 'p50 vs floor']
-    const body = rows.map((row) => {
-      const floor = row.floor === undefined ? undefined : rows.find((candidate) => candidate.name === row.floor)
-      return [
-        row.name,
-        row.p50Us.toFixed(1),
-        row.p95Us.toFixed(1),
-        row.p99Us.toFixed(1),
-        Math.round(row.opsPerSecond).toLocaleString('en'),
-        floor === undefined ? '(floor)' : `${(row.p50Us / floor.p50Us).toFixed(2)}× ${floor.name}`,
-      ]
-    })
+    const header = ['', ...TABLE_COLUMNS]
+    const body = rows.map((row) => [row.name, ...tableCells(row, rows, '(floor)')])
     const widths = header.map((_, column) => Math.max(...[header, ...body].map((cells) => cells[column]?.length ?? 0)))
     const format = (cells: string[]) =>
       cells

@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
@@ -40,6 +40,10 @@ if (redisVersion === undefined) {
 }
 
 const withRedis = redisVersion === undefined ? undefined : redisUrl
+const loadAtStart = loadavg()[0] ?? 0
+// Its own connection: INFO before and after each row, never between an operation's commands.
+const redisInfo = withRedis === undefined ? undefined : new Redis(withRedis)
+const redisCpuUs = redisInfo && (() => redisInfo.info('cpu').then(redisCpuOf, () => Number.NaN))
 const readScenarios = [...(orm === 'typeorm' ? [] : [prismaReads]), ...(orm === 'prisma' ? [] : [typeormReads])]
 const readRows = readScenarios.reduce((sum, scenario) => sum + readsRowCount(scenario, withRedis !== undefined), 0)
 const orms = orm === 'all' ? ['prisma', 'typeorm'] : [orm]
@@ -48,6 +52,7 @@ const stampedeRows = withRedis === undefined ? 0 : 2 * cacheRuns
 const run = createRun(
   quick,
   (withRedis === undefined ? 2 : 13) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
+  redisCpuUs,
 )
 await engineScenario(run, withRedis)
 await memoryScenario(run)
@@ -75,9 +80,14 @@ try {
   }
 } finally {
   await database.close()
+  redisInfo?.disconnect()
 }
 run.progress.finish()
+const loadAtEnd = loadavg()[0] ?? 0
 
+console.log(
+  `load average ${loadAtStart.toFixed(1)} at the start, ${loadAtEnd.toFixed(1)} at the end (${cpus().length} cores)`,
+)
 console.log(formatTables(run.results, run.notes))
 const targets = evaluateTargets(run.results, run.notes)
 console.log(formatTargets(targets))
@@ -86,6 +96,8 @@ const report = {
   date: new Date().toISOString(),
   quick,
   machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
+  // The machine is shared: what else ran is part of what a row measured.
+  loadAverage: { start: loadAtStart, end: loadAtEnd },
   versions: {
     node: process.version,
     redis: redisVersion ?? null,
@@ -111,7 +123,8 @@ writeJson(join(resultsDir, `${name}.json`), report)
 const header =
   `\`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` on ${report.date.slice(0, 10)}: ` +
   `${report.machine.cpu} × ${report.machine.cores}, Node ${process.version}, Redis ${redisVersion ?? 'none'}, ${database.version}, ` +
-  `Prisma ${report.versions.prisma}, TypeORM ${report.versions.typeorm}`
+  `Prisma ${report.versions.prisma}, TypeORM ${report.versions.typeorm}; load average ${loadAtStart.toFixed(1)} at the start, ` +
+  `${loadAtEnd.toFixed(1)} at the end`
 writeFileSync(join(resultsDir, `${name}.md`), markdownReport(header, run.results, run.notes, targets))
 writeFileSync(
   join(resultsDir, `${name}.svg`),
@@ -120,6 +133,12 @@ writeFileSync(
 console.log(`\nresults: benchmarks/results/${name}.json, plot: benchmarks/results/${name}.svg`)
 // CI runs --quick to prove the benchmarks work: a failed scenario fails it.
 if (failures > 0) process.exitCode = 1
+
+/** `used_cpu_user` + `used_cpu_sys` of `INFO cpu`, in µs. */
+function redisCpuOf(info: string): number {
+  const seconds = (field: string) => Number(new RegExp(`${field}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1_000_000
+}
 
 async function probeRedis(url: string): Promise<string | undefined> {
   const client = new Redis(url, {

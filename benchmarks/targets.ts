@@ -1,4 +1,4 @@
-import type { Measurement, Note } from './harness.js'
+import { type Measurement, type Note, TABLE_COLUMNS, tableCells } from './harness.js'
 
 /** One of the benchmarks issue's targets, with the ratio measured in this run. */
 export interface TargetResult {
@@ -96,13 +96,11 @@ export function markdownReport(
     lines.push('', `**${scenario}**`, '')
     const rows = results.filter((result) => result.scenario === scenario)
     if (rows.length > 0) {
-      lines.push('| | p50 µs | p95 µs | p99 µs | ops/s | p50 vs floor |', '| --- | ---: | ---: | ---: | ---: | --- |')
-      for (const row of rows) {
-        const floor = rows.find((candidate) => candidate.name === row.floor)
-        lines.push(
-          `| ${row.name} | ${row.p50Us.toFixed(1)} | ${row.p95Us.toFixed(1)} | ${row.p99Us.toFixed(1)} | ${Math.round(row.opsPerSecond).toLocaleString('en')} | ${floor === undefined ? 'floor' : `${(row.p50Us / floor.p50Us).toFixed(2)}× ${floor.name}`} |`,
-        )
-      }
+      lines.push(
+        `| | ${TABLE_COLUMNS.join(' | ')} |`,
+        `| --- | ${TABLE_COLUMNS.map((_, column) => (column === TABLE_COLUMNS.length - 1 ? '---' : '---:')).join(' | ')} |`,
+      )
+      for (const row of rows) lines.push(`| ${row.name} | ${tableCells(row, rows, 'floor').join(' | ')} |`)
     }
     for (const note of notes.filter((candidate) => candidate.scenario === scenario)) {
       lines.push(`- ${note.subject}: ${note.text}`)

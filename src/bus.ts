@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { RedisClient } from './redis/connection.js'
+import { releaseProcessHold } from './redis/process-hold.js'
 
 /** What travels on the channel: who sent it, and the tags it invalidated (`'*'` for everything). */
 interface BusMessage {
@@ -80,6 +81,7 @@ export class InvalidationBus {
     // A subscribed connection can run nothing else, so the bus has its own.
     this.#subscriber = client.duplicate()
     this.#subscriber.on('error', () => {})
+    releaseProcessHold(this.#subscriber)
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.#receive(message)
       else if (channel === this.#heartbeatChannel) this.#unanswered = 0

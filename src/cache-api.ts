@@ -10,10 +10,15 @@ export interface GetOrLoadOptions {
   swr?: Duration
 }
 
-/** What `invalidate` makes a miss: the shape `prisma.$cache` and TypeORM's `cacheOf()` take too. */
+/** What `invalidate` makes a miss (one of the two, or both): the shape `prisma.$cache` and TypeORM's `cacheOf()` take too. */
 export interface InvalidateOptions {
   /** Every entry carrying one of these tags. */
-  tags: readonly string[]
+  tags?: readonly string[]
+  /**
+   * Every entry that read one of these tables (as the database names them) through either
+   * adapter: their tags in the shared vocabulary, for a write made outside the ORMs.
+   */
+  tables?: readonly string[]
 }
 
 export interface Cache {
@@ -63,6 +68,10 @@ export interface AdapterLoadOptions extends GetOrLoadOptions {
    * `withInfo` and benchmarks: without it a hit does no extra work.
    */
   onServed?: (origin: ServedOrigin, expiresAt: number | undefined) => void
+  /** `ttl` in milliseconds, for an adapter that holds it so (from its ORM's own option, already checked); wins over `ttl`. */
+  ttlMs?: number
+  /** `swr` in milliseconds, likewise. */
+  swrMs?: number
 }
 
 /**

@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { ALL_TAGS, InvalidationBus } from './bus.js'
-import type {
-  AdapterCache,
-  AdapterLoadOptions,
-  Cache,
-  Clock,
-  GetOrLoadOptions,
-  InvalidateOptions,
-  ServedOrigin,
-} from './cache-api.js'
+import type { AdapterCache, AdapterLoadOptions, Cache, Clock, InvalidateOptions, ServedOrigin } from './cache-api.js'
 import { withCallerFrames } from './caller-frames.js'
 import { decodeValue, type EntryHeader, encodeEntry, encodeValue } from './codec.js'
 import { parseDuration } from './duration.js'
@@ -25,6 +17,7 @@ import { warnWhileUnreachable } from './redis/unreachable-warning.js'
 import { RedisRestarts } from './redis-restarts.js'
 import { SocketReads } from './socket-reads.js'
 import { type CacheStats, Counters } from './stats.js'
+import { invalidationTargets, wholeTableTags } from './table-tags.js'
 import { TagClock } from './tag-clock.js'
 import { canonicalTags, sameTags, validateTags } from './tag-list.js'
 
@@ -266,7 +259,12 @@ class TieredCache implements AdapterCache {
   }
 
   async invalidate(target: InvalidateOptions | readonly string[]): Promise<void> {
-    const tags = Array.isArray(target) ? target : (target as Partial<InvalidateOptions> | null)?.tags
+    let tags: readonly string[]
+    if (Array.isArray(target)) tags = target
+    else {
+      const targets = invalidationTargets(target)
+      tags = [...targets.tags, ...targets.tables.flatMap(wholeTableTags)]
+    }
     validateTags(tags)
     if (tags.length === 0) return
     await this.#invalidate(tags)
@@ -308,15 +306,16 @@ class TieredCache implements AdapterCache {
     }
   }
 
-  #request(key: string, tags: readonly string[], loader: () => unknown, options?: GetOrLoadOptions): LoadRequest {
+  #request(key: string, tags: readonly string[], loader: () => unknown, options?: AdapterLoadOptions): LoadRequest {
     validateTags(tags)
     return {
       key,
       tags,
       l2Tags: [...tags, ALL_TAGS],
       loader,
-      ttlMs: options?.ttl === undefined ? this.#options.ttlMs : parseDuration(options.ttl, 'ttl', 1),
-      swrMs: options?.swr === undefined ? this.#options.swrMs : parseDuration(options.swr, 'swr'),
+      ttlMs:
+        options?.ttlMs ?? (options?.ttl === undefined ? this.#options.ttlMs : parseDuration(options.ttl, 'ttl', 1)),
+      swrMs: options?.swrMs ?? (options?.swr === undefined ? this.#options.swrMs : parseDuration(options.swr, 'swr')),
       since: this.#clock.now(),
     }
   }
@@ -434,7 +433,10 @@ class TieredCache implements AdapterCache {
     publish(CHANNELS.hit, () => ({ prefix: this.#options.prefix, key: request.key, tier: 'l2' }))
     this.#storeInL1(request, entry.valueBytes, freshness)
     if (!refreshing && this.#needsRefresh(freshness, now)) {
-      this.#refreshInBackground(request.key, request.tags, request.loader, { ttl: request.ttlMs, swr: request.swrMs })
+      this.#refreshInBackground(request.key, request.tags, request.loader, {
+        ttlMs: request.ttlMs,
+        swrMs: request.swrMs,
+      })
     }
     const stale = now >= freshness.expiresAt
     if (stale) this.#counters.values.staleServed++
@@ -539,7 +541,7 @@ class TieredCache implements AdapterCache {
    * Reloads an entry that is still being served. Not a flight other callers
    * join: they keep getting the entry until the refresh lands.
    */
-  #refreshInBackground(key: string, tags: readonly string[], loader: () => unknown, options?: GetOrLoadOptions) {
+  #refreshInBackground(key: string, tags: readonly string[], loader: () => unknown, options?: AdapterLoadOptions) {
     if (this.#refreshing.has(key) || this.#flights.has(key) || this.#closed) return
     this.#refreshing.add(key)
     this.#counters.values.refreshes++

@@ -32,9 +32,10 @@ export interface ClaimSettings {
  * is gone (the holder died, failed, or its entry was refused), never waiting past `lock.wait`.
  * The holder announces the end of its lock on the key's fill channel, so a waiter that listens
  * there looks once when it ends (and every `ANNOUNCED_POLL_MS` for a holder that died silently);
- * without announcements (a cluster, the bus down) it polls with a short, growing interval. A read that finds a stale entry replaces it with its
- * lock in one more round trip. A refresh, which keeps the entry served meanwhile, takes a
- * separate refresh lock instead, and gives up if another instance holds it.
+ * without announcements (a cluster, the bus down) it polls with a short, growing interval. A read
+ * that finds a stale entry replaces it with its lock in one more round trip. A refresh, which
+ * keeps the entry served meanwhile, takes a separate refresh lock instead, and gives up if
+ * another instance holds it.
  *
  * `serve` judges what a read found: the value to return, or undefined for no usable entry.
  */

@@ -136,7 +136,7 @@ export function resolveOptions(options: CacheOptions = {}, adapterOptions: reado
     redis: validateRedis(options.redis),
     prefix,
     ttlMs,
-    swrMs: parseDuration(options.swr ?? 0, 'swr'),
+    swrMs: options.swr === undefined ? 0 : parseDuration(options.swr, 'swr'),
     earlyRefreshBeta: resolveEarlyRefresh(options.earlyRefresh),
     lock: resolveLock(options.lock),
     l1: resolveL1(options.l1),

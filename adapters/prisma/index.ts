@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto'
 import { Prisma } from '@prisma/client/extension'
 import type { Sql } from '@prisma/client/runtime/client'
 import type { InvalidateOptions } from '../../src/cache.js'
-import { InvalidOptionError, InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
+import { InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import { DEFAULT_PREFIX } from '../../src/options.js'
 import type { CacheStats } from '../../src/stats.js'
+import { invalidationTargets, wholeTableTags } from '../../src/table-tags.js'
 import { analyzeSql } from '../sql/effect.js'
 import { CacheHandle } from './cache-handle.js'
 import { BYPASS, CacheInfoRecorder, recordServed, type WithCacheInfo } from './cache-info.js'
@@ -23,6 +24,7 @@ import {
 import { sqlText } from './raw.js'
 import { RelationGraph } from './relations.js'
 import { readSchema } from './schema-fallback.js'
+import { expandModelNames } from './tag-names.js'
 import { TransactionTracker } from './transactions.js'
 import type { CachedReadMethods } from './types.js'
 
@@ -30,6 +32,7 @@ export type { CachedQueries } from '../../src/scoped-settings.js'
 export type { CacheInfo, CacheOrigin, WithCacheInfo } from './cache-info.js'
 export { READ_OPERATIONS, WRITE_OPERATIONS } from './operations.js'
 export type {
+  AccelerateCacheStrategy,
   ModelCacheOptions,
   PrismaCacheMode,
   PrismaCacheOptions,
@@ -75,6 +78,12 @@ export interface PrismaCacheClient {
 }
 
 /**
+ * `prisma.$accelerate`: Prisma Accelerate's invalidation calls, for code written against
+ * Accelerate; the same as `$cache.invalidate` and `$cache.invalidateAll`.
+ */
+export type AccelerateInvalidation = Pick<PrismaCacheClient, 'invalidate' | 'invalidateAll'>
+
+/**
  * A Prisma Client extension that caches reads and invalidates on writes:
  *
  * ```ts
@@ -115,11 +124,14 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
 
     const $cache: PrismaCacheClient = {
       invalidate: (options) => {
-        const tags = (options as Partial<InvalidateOptions> | null)?.tags
-        if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
-          return Promise.reject(new InvalidOptionError('tags', 'an array of non-empty strings', tags))
+        let targets: ReturnType<typeof invalidationTargets>
+        try {
+          targets = invalidationTargets(options)
+        } catch (error) {
+          return Promise.reject(error)
         }
-        return cache.invalidate(tags)
+        const tags = expandModelNames(graph, targets.tags, 'whole')
+        return cache.invalidate([...tags, ...targets.tables.flatMap(wholeTableTags)])
       },
       invalidateAll: () => cache.invalidateAll(),
       stats: () => ({ ...cache.stats(), schemaFallbacks }),
@@ -133,7 +145,8 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
           )
         }
         const load = () => Promise.resolve(internals.queryRaw.call(client, query) as PromiseLike<T>)
-        const sortedTags = [...new Set(tags)].sort()
+        // A model's name stands for its table's tag, which every write to the model invalidates.
+        const sortedTags = expandModelNames(graph, tags, 'table')
         const seen = info.current()
         let key: string
         try {
@@ -156,8 +169,10 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     }
     // `$transaction` and `$disconnect` are wrapped at runtime but left out of the
     // extension's declared type, so the client keeps Prisma's own typings for them.
-    const clientMembers: { $cache: PrismaCacheClient } = {
+    const $accelerate: AccelerateInvalidation = { invalidate: $cache.invalidate, invalidateAll: $cache.invalidateAll }
+    const clientMembers: { $cache: PrismaCacheClient; $accelerate: AccelerateInvalidation } = {
       $cache,
+      $accelerate,
       $transaction(this: unknown, ...args: unknown[]) {
         return transactions.run(isTransactionClient(this), () => internals.transaction.apply(this, args))
       },
@@ -168,7 +183,7 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
           await cache.close()
         }
       },
-    } as { $cache: PrismaCacheClient }
+    } as { $cache: PrismaCacheClient; $accelerate: AccelerateInvalidation }
 
     const extended = client.$extends({
       name: 'ormcache',
@@ -194,8 +209,12 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
   })
 }
 
+/** Part of every key: entries stored under another tag vocabulary are never read (src/table-tags.ts). */
+const TAG_FORMAT = 'tables-v1'
+
 function namespaceOf(schema: string, globalOmit: unknown): string {
   return createHash('sha256')
+    .update(TAG_FORMAT)
     .update(schema)
     .update(JSON.stringify(globalOmit ?? null))
     .digest('base64url')

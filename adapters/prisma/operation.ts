@@ -1,4 +1,3 @@
-import type { Duration } from '../../src/duration.js'
 import { UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import type { CacheHandle } from './cache-handle.js'
@@ -75,7 +74,7 @@ export interface ReadPlan {
         readonly key: string
         /** Computed on demand: a hit from memory needs only the key. */
         readonly tags: () => string[]
-        readonly options: { ttl?: Duration; swr?: Duration }
+        readonly options: { ttlMs?: number; swrMs?: number }
       }
     | undefined
 }
@@ -100,11 +99,11 @@ export function planRead(
       ? [...new Set([...derived, ...setting.tags])].sort()
       : derived
   }
-  const ttl = setting?.ttl ?? modelSetting?.ttlMs
-  const swr = setting?.swr ?? modelSetting?.swrMs
+  const ttlMs = setting?.ttlMs ?? modelSetting?.ttlMs
+  const swrMs = setting?.swrMs ?? modelSetting?.swrMs
   return {
     args,
-    cached: { key, tags, options: { ...(ttl !== undefined && { ttl }), ...(swr !== undefined && { swr }) } },
+    cached: { key, tags, options: { ...(ttlMs !== undefined && { ttlMs }), ...(swrMs !== undefined && { swrMs }) } },
   }
 }
 

@@ -1,4 +1,4 @@
-import { type Duration, parseDuration } from '../../src/duration.js'
+import { type Duration, durationFromMs, parseDuration } from '../../src/duration.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import { type CacheOptions, resolveOptions } from '../../src/options.js'
 import {
@@ -94,23 +94,43 @@ export function checkModelNames(models: ReadonlyMap<string, ModelSetting>, known
 
 const QUERY_OPTIONS = new Set(['ttl', 'swr', 'tags'])
 
+/**
+ * Prisma Accelerate's per-query option, taken as it is written for Accelerate so that moving off
+ * it is a change of import: `ttl` and `swr` in seconds, as Accelerate counts them.
+ */
+export interface AccelerateCacheStrategy {
+  /** Seconds the result is fresh. */
+  readonly ttl?: number
+  /** Seconds after `ttl` it may be served while one caller refreshes it. */
+  readonly swr?: number
+  /** Tags, for `$cache.invalidate({ tags })` (or `$accelerate.invalidate({ tags })`). */
+  readonly tags?: readonly string[]
+}
+
 export interface QueryCacheSetting {
   readonly bypass: boolean
-  readonly ttl: Duration | undefined
-  readonly swr: Duration | undefined
+  readonly ttlMs: number | undefined
+  readonly swrMs: number | undefined
   readonly tags: readonly string[]
 }
 
-const BYPASS_SETTING: QueryCacheSetting = { bypass: true, ttl: undefined, swr: undefined, tags: [] }
-const DEFAULT_SETTING: QueryCacheSetting = { bypass: false, ttl: undefined, swr: undefined, tags: [] }
+const BYPASS_SETTING: QueryCacheSetting = { bypass: true, ttlMs: undefined, swrMs: undefined, tags: [] }
+const DEFAULT_SETTING: QueryCacheSetting = { bypass: false, ttlMs: undefined, swrMs: undefined, tags: [] }
 
 /**
- * Takes the `cache` argument off a read's arguments (Prisma would reject it)
- * and validates it. Returns the arguments unchanged, and no setting, when there is none.
+ * Takes the `cache` argument (or Accelerate's `cacheStrategy`) off a read's arguments (Prisma
+ * would reject it) and validates it. Returns the arguments unchanged, and no setting, when there
+ * is none.
  */
 export function takeCacheOption(args: unknown): { args: unknown; setting: QueryCacheSetting | undefined } {
-  if (!isPlainObject(args) || !('cache' in args)) return { args, setting: undefined }
-  const { cache, ...rest } = args
+  if (!isPlainObject(args) || !('cache' in args || 'cacheStrategy' in args)) return { args, setting: undefined }
+  const { cache, cacheStrategy, ...rest } = args
+  if (cacheStrategy !== undefined) {
+    if (cache !== undefined) {
+      throw new InvalidOptionError('cacheStrategy', 'absent beside `cache` (use one of the two)', cacheStrategy)
+    }
+    return { args: rest, setting: strategySetting(cacheStrategy) }
+  }
   if (cache === undefined) return { args: rest, setting: undefined }
   if (cache === true) return { args: rest, setting: DEFAULT_SETTING }
   if (cache === false) return { args: rest, setting: BYPASS_SETTING }
@@ -118,15 +138,43 @@ export function takeCacheOption(args: unknown): { args: unknown; setting: QueryC
   for (const key of Object.keys(cache)) {
     if (!QUERY_OPTIONS.has(key)) throw new InvalidOptionError(`cache.${key}`, 'absent: use ttl, swr or tags', key)
   }
-  const tags = cache.tags ?? []
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
-    throw new InvalidOptionError('cache.tags', 'an array of non-empty strings', tags)
+  return {
+    args: rest,
+    setting: {
+      bypass: false,
+      ttlMs: cache.ttl === undefined ? undefined : parseDuration(cache.ttl, 'cache.ttl', 1),
+      swrMs: cache.swr === undefined ? undefined : parseDuration(cache.swr, 'cache.swr'),
+      tags: checkedTags(cache.tags, 'cache.tags'),
+    },
   }
-  const ttl = cache.ttl as Duration | undefined
-  const swr = cache.swr as Duration | undefined
-  if (ttl !== undefined) parseDuration(ttl, 'cache.ttl', 1)
-  if (swr !== undefined) parseDuration(swr, 'cache.swr')
-  return { args: rest, setting: { bypass: false, ttl, swr, tags } }
+}
+
+/** Accelerate's `cacheStrategy`: seconds, as Accelerate counts them. */
+function strategySetting(strategy: unknown): QueryCacheSetting {
+  if (!isPlainObject(strategy)) throw new InvalidOptionError('cacheStrategy', '{ ttl, swr, tags }', strategy)
+  for (const key of Object.keys(strategy)) {
+    if (!QUERY_OPTIONS.has(key)) {
+      throw new InvalidOptionError(`cacheStrategy.${key}`, 'absent: use ttl, swr or tags', key)
+    }
+  }
+  const seconds = (value: unknown, option: string, minMs: number) => {
+    if (typeof value !== 'number') throw new InvalidOptionError(option, 'a number of seconds, as in Accelerate', value)
+    return durationFromMs(value * 1_000, option, minMs)
+  }
+  return {
+    bypass: false,
+    ttlMs: strategy.ttl === undefined ? undefined : seconds(strategy.ttl, 'cacheStrategy.ttl', 1),
+    swrMs: strategy.swr === undefined ? undefined : seconds(strategy.swr, 'cacheStrategy.swr', 0),
+    tags: checkedTags(strategy.tags, 'cacheStrategy.tags'),
+  }
+}
+
+function checkedTags(tags: unknown, option: string): readonly string[] {
+  if (tags === undefined) return []
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
+    throw new InvalidOptionError(option, 'an array of non-empty strings', tags)
+  }
+  return tags
 }
 
 /** How `prisma.$cache.queryRaw` caches one raw read. */

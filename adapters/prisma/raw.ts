@@ -1,3 +1,4 @@
+import { wholeTableTags } from '../../src/table-tags.js'
 import { analyzeSql } from '../sql/effect.js'
 import type { RelationGraph } from './relations.js'
 import { modelTag, wholeModelTags } from './tag-names.js'
@@ -12,8 +13,8 @@ import { allModelTags } from './write-tags.js'
  * across the relation. Anything else invalidates every model: several
  * statements, writing CTEs, procedure calls, a SELECT run through
  * `$executeRaw` (for a side effect), `$runCommandRaw`, text it cannot read. A
- * table the schema does not know invalidates nothing; writes that triggers
- * or functions make are not seen.
+ * table the schema does not know invalidates its own tags only (another ORM's
+ * reads of it); writes that triggers or functions make are not seen.
  */
 export function rawWriteTags(graph: RelationGraph, operation: string, args: unknown): string[] | undefined {
   const sql = operation === '$runCommandRaw' ? undefined : sqlText(args)
@@ -23,18 +24,20 @@ export function rawWriteTags(graph: RelationGraph, operation: string, args: unkn
   if (effect.kind === 'all') return allModelTags(graph)
   const tags = new Set<string>()
   for (const written of effect.tables) {
+    // The table's own tags, whatever models it holds: reads of it through TypeORM on the same prefix.
+    for (const tag of wholeTableTags(written.name)) tags.add(tag)
     const table = graph.table(written.name)
     if (table === undefined) {
       // Without the parsed schema, which tables join implicit many-to-many relations is unknown.
       if (!graph.precise && written.name.startsWith('_')) return allModelTags(graph)
       continue
     }
-    for (const model of table.links) tags.add(modelTag(model))
+    for (const model of table.links) tags.add(modelTag(graph, model))
     for (const model of table.models) {
       const affected = [model]
       if (written.change === 'write')
         affected.push(...graph.affectedByDelete(model), ...graph.affectedByAnyUpdate(model))
-      for (const name of affected) for (const tag of wholeModelTags(name)) tags.add(tag)
+      for (const name of affected) for (const tag of wholeModelTags(graph, name)) tags.add(tag)
     }
   }
   return [...tags].sort()

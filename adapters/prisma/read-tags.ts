@@ -2,7 +2,7 @@ import { isPlainObject } from '../../src/scoped-settings.js'
 import { isUniqueRead } from './operations.js'
 import { keyFromWhere } from './primary-key.js'
 import type { RelationGraph } from './relations.js'
-import { modelTag, rowsTag, rowTag } from './tag-names.js'
+import { modelRowsTag, modelRowTag, modelTag } from './tag-names.js'
 
 const RELATION_FILTERS = ['some', 'every', 'none', 'is', 'isNot'] as const
 const LOGICAL_OPERATORS = ['AND', 'OR', 'NOT'] as const
@@ -20,10 +20,10 @@ export function readTags(graph: RelationGraph, model: string, operation: string,
   const key =
     info !== undefined && isUniqueRead(operation) && isPlainObject(args) ? keyFromWhere(info, args.where) : undefined
   if (key === undefined) {
-    tags.add(modelTag(model))
+    tags.add(modelTag(graph, model))
   } else {
-    tags.add(rowTag(model, key))
-    tags.add(rowsTag(model))
+    tags.add(modelRowTag(graph, model, key))
+    tags.add(modelRowsTag(graph, model))
   }
   collectArgs(graph, model, args, tags)
   return [...tags].sort()
@@ -54,7 +54,7 @@ function collectWhere(graph: RelationGraph, model: string, where: unknown, tags:
     }
     const relation = relations?.get(field)
     if (relation === undefined) continue
-    tags.add(modelTag(relation.target))
+    tags.add(modelTag(graph, relation.target))
     if (!isPlainObject(value)) continue
     // `{ some: {…} }` and friends, or the shorthand `author: { name: … }` of a to-one filter.
     for (const filter of RELATION_FILTERS) collectWhere(graph, relation.target, value[filter], tags)
@@ -74,7 +74,7 @@ function collectSelection(graph: RelationGraph, model: string, selection: unknow
     }
     const relation = info?.relations.get(field)
     if (relation === undefined) continue
-    tags.add(modelTag(relation.target))
+    tags.add(modelTag(graph, relation.target))
     collectArgs(graph, relation.target, value, tags)
   }
 }
@@ -85,13 +85,13 @@ function collectCount(graph: RelationGraph, model: string, count: unknown, tags:
   if (relations === undefined) return
   const select = isPlainObject(count) ? count.select : undefined
   if (!isPlainObject(select)) {
-    for (const relation of relations.values()) if (relation.isList) tags.add(modelTag(relation.target))
+    for (const relation of relations.values()) if (relation.isList) tags.add(modelTag(graph, relation.target))
     return
   }
   for (const [field, value] of Object.entries(select)) {
     const relation = relations.get(field)
     if (relation === undefined || value === false || value === undefined) continue
-    tags.add(modelTag(relation.target))
+    tags.add(modelTag(graph, relation.target))
     if (isPlainObject(value)) collectWhere(graph, relation.target, value.where, tags)
   }
 }
@@ -106,7 +106,7 @@ function collectOrderBy(graph: RelationGraph, model: string, orderBy: unknown, t
   for (const [field, value] of Object.entries(orderBy)) {
     const relation = relations?.get(field)
     if (relation === undefined) continue
-    tags.add(modelTag(relation.target))
+    tags.add(modelTag(graph, relation.target))
     collectOrderBy(graph, relation.target, value, tags)
   }
 }

@@ -1,3 +1,4 @@
+import { compareColumnNames } from '../../src/table-tags.js'
 import type { ParsedModel } from './schema-parser.js'
 
 /** The slice of Prisma's runtime data model (`client._runtimeDataModel`) this adapter reads. */
@@ -9,6 +10,8 @@ export interface RuntimeDataModel {
 
 export interface RuntimeField {
   readonly name: string
+  /** The column's name where `@map` gives one. */
+  readonly dbName?: string | null
   readonly kind: string
   readonly type: string
   readonly relationName?: string
@@ -29,10 +32,14 @@ export interface RelationInfo {
 export interface PrimaryKeyField {
   readonly name: string
   readonly type: string
+  /** Its column's name (`@map`), which orders a composite key's values in the row's tag. */
+  readonly column: string
 }
 
 export interface ModelInfo {
   readonly name: string
+  /** Its table's name (`@@map`, else the model's), which its tags are made of. */
+  readonly table: string
   /** Views are never cached: which tables they read is not in the schema. */
   readonly isView: boolean
   readonly relations: ReadonlyMap<string, RelationInfo>
@@ -86,6 +93,7 @@ export class RelationGraph {
       const parsedModel = parsedByName.get(name)
       this.#models.set(name, {
         name,
+        table: model.dbName ?? name,
         isView: parsedModel?.isView ?? false,
         relations: this.#relationsOf(name, model.fields, parsedModel, runtime, parsedByName),
         primaryKey: primaryKeyOf(model.fields, parsedModel, provider),
@@ -132,6 +140,11 @@ export class RelationGraph {
   /** Models whose rows an update of any column of `model` rows can change through `onUpdate` actions. */
   affectedByAnyUpdate(model: string): ReadonlySet<string> {
     return this.#effects(model, new Set(this.#scalarFields.get(model) ?? []))
+  }
+
+  /** The table a model's rows are in, as its tags name it. */
+  tableOf(model: string): string {
+    return this.#models.get(model)?.table ?? model
   }
 
   get modelNames(): string[] {
@@ -254,7 +267,9 @@ function primaryKeyOf(
       const nativeType = parsedModel.fields.find((field) => field.name === name)?.nativeType
       if (CASE_INSENSITIVE_PROVIDERS.has(provider) || nativeType === 'Citext') return undefined
     }
-    key.push({ name, type })
+    const field = fields.find((candidate) => candidate.name === name)
+    key.push({ name, type, column: field?.dbName ?? name })
   }
-  return key
+  // As the tag vocabulary orders a composite key (src/table-tags.ts), whatever order `@@id` gives.
+  return key.sort((a, b) => compareColumnNames(a.column, b.column))
 }

@@ -1,5 +1,5 @@
 import type { Args, Exact, GetResult, OperationPayload, Path, PrismaPromise } from '@prisma/client/runtime/client'
-import type { QueryCacheOption } from './options.js'
+import type { AccelerateCacheStrategy, QueryCacheOption } from './options.js'
 
 // The typed per-query `cache` option. Prisma's generated argument types are
 // closed (no extension can add a key to them), so the extension's type
@@ -13,10 +13,12 @@ import type { QueryCacheOption } from './options.js'
 // client's global `omit` option, so with one the result types still list the
 // omitted fields (Prisma's own `Prisma.Result` has the same gap).
 
-/** The `cache` argument every cached read accepts. */
+/** The `cache` argument every cached read accepts, or Prisma Accelerate's `cacheStrategy` in its place. */
 export interface CacheArg {
   /** `false` reads from the database and stores nothing; an object tunes this query's entry. */
   readonly cache?: QueryCacheOption
+  /** Accelerate's option as written for Accelerate (`ttl` and `swr` in seconds): this read is cached. */
+  readonly cacheStrategy?: AccelerateCacheStrategy
 }
 
 /** A model's types as Prisma attaches them to the model object of an extended client. */

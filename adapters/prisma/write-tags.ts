@@ -2,7 +2,7 @@ import { isPlainObject } from '../../src/scoped-settings.js'
 import { isSingleRowWrite } from './operations.js'
 import { keyFromRecord, keyFromWhere } from './primary-key.js'
 import type { RelationGraph, RelationInfo } from './relations.js'
-import { modelTag, rowsTag, rowTag, wholeModelTags } from './tag-names.js'
+import { modelRowsTag, modelRowTag, modelTag, wholeModelTags } from './tag-names.js'
 
 /** Nested operations that only link or unlink existing rows. */
 const LINKING = new Set(['connect', 'disconnect', 'set'])
@@ -26,13 +26,14 @@ export function writeTags(
   args: unknown,
   result: unknown,
 ): string[] {
-  const tags = new Set<string>([modelTag(model)])
+  const tags = new Set<string>([modelTag(graph, model)])
   const input = isPlainObject(args) ? args : {}
   const updateData = operation === 'upsert' ? input.update : operation.startsWith('update') ? input.data : undefined
   addRowTags(graph, model, operation, input, updateData, result, tags)
 
-  if (operation.startsWith('delete')) addModels(tags, graph.affectedByDelete(model))
-  if (updateData !== undefined) addModels(tags, graph.affectedByUpdate(model, scalarKeys(graph, model, updateData)))
+  if (operation.startsWith('delete')) addModels(graph, tags, graph.affectedByDelete(model))
+  if (updateData !== undefined)
+    addModels(graph, tags, graph.affectedByUpdate(model, scalarKeys(graph, model, updateData)))
 
   const createData = operation === 'upsert' ? input.create : operation.startsWith('create') ? input.data : undefined
   collectNested(graph, model, createData, tags)
@@ -42,7 +43,7 @@ export function writeTags(
 
 /** Every model, wholesale: for writes whose effect cannot be read from their arguments (raw SQL). */
 export function allModelTags(graph: RelationGraph): string[] {
-  return graph.modelNames.flatMap(wholeModelTags).sort()
+  return graph.modelNames.flatMap((model) => wholeModelTags(graph, model)).sort()
 }
 
 function addRowTags(
@@ -60,17 +61,17 @@ function addRowTags(
   const movesKey =
     primaryKey !== undefined && isPlainObject(updateData) && primaryKey.some((field) => field.name in updateData)
   if (info === undefined || !isSingleRowWrite(operation) || movesKey) {
-    tags.add(rowsTag(model))
+    tags.add(modelRowsTag(graph, model))
     return
   }
   const keys = [operation === 'create' ? undefined : keyFromWhere(info, input.where), keyFromRecord(info, result)]
   let found = false
   for (const key of keys) {
     if (key === undefined) continue
-    tags.add(rowTag(model, key))
+    tags.add(modelRowTag(graph, model, key))
     found = true
   }
-  if (!found) tags.add(rowsTag(model))
+  if (!found) tags.add(modelRowsTag(graph, model))
 }
 
 /** Relation writes inside `data`, at any depth. */
@@ -109,18 +110,18 @@ function nestedOperationTags(
   if (LINKING.has(operation)) {
     if (relation.isImplicitManyToMany) {
       // Only join-table rows change; reads across the relation carry both models' tags.
-      tags.add(modelTag(target))
+      tags.add(modelTag(graph, target))
     } else if (relation.holdsForeignKey) {
       // Only this side's key column changes, on a row the enclosing write already tags; in a
       // one-to-one, the row of this model that pointed at the target before is unlinked too.
-      if (relation.isOneToOne) addModels(tags, [model])
+      if (relation.isOneToOne) addModels(graph, tags, [model])
     } else {
-      addModels(tags, [target])
+      addModels(graph, tags, [target])
     }
     return
   }
-  addModels(tags, [target])
-  if (DELETING.has(operation)) addModels(tags, graph.affectedByDelete(target))
+  addModels(graph, tags, [target])
+  if (DELETING.has(operation)) addModels(graph, tags, graph.affectedByDelete(target))
   if (UPDATING.has(operation)) {
     const changed = new Set<string>()
     for (const item of Array.isArray(payload) ? payload : [payload]) {
@@ -128,7 +129,7 @@ function nestedOperationTags(
       for (const key of scalarKeys(graph, target, item)) changed.add(key)
       for (const key of scalarKeys(graph, target, item.data)) changed.add(key)
     }
-    addModels(tags, graph.affectedByUpdate(target, changed))
+    addModels(graph, tags, graph.affectedByUpdate(target, changed))
   }
 }
 
@@ -139,6 +140,6 @@ function scalarKeys(graph: RelationGraph, model: string, data: unknown): string[
 }
 
 /** Adds each model's tags, wholesale: which of their rows changed is unknown. */
-function addModels(tags: Set<string>, models: Iterable<string>): void {
-  for (const model of models) for (const tag of wholeModelTags(model)) tags.add(tag)
+function addModels(graph: RelationGraph, tags: Set<string>, models: Iterable<string>): void {
+  for (const model of models) for (const tag of wholeModelTags(graph, model)) tags.add(tag)
 }

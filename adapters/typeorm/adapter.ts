@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { DataSource } from 'typeorm'
-import { type Cache, createCache } from '../../src/cache.js'
+import { type AdapterCache, createAdapterCache } from '../../src/cache.js'
 import { CacheClosedError, InvalidUsageError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
 import type { Dialect } from '../sql/lexer.js'
@@ -16,6 +16,9 @@ import { wholeTableTags } from './tags.js'
 import { afterMetadataBuilt, wrapEntityManagers, wrapQueryRunners } from './typeorm-internals.js'
 import type { WriteTags } from './writes.js'
 
+/** Part of every key: entries stored under another tag vocabulary are never read (src/table-tags.ts). */
+const TAG_FORMAT = 'tables-v1'
+
 /**
  * The cache of one DataSource: made by the `cache.provider` factory that
  * `withCache` puts in its options (TypeORM calls it from the DataSource
@@ -29,9 +32,9 @@ export class TypeormCacheAdapter implements RunnerContext {
   readonly #dataSource: DataSource
   readonly #options: ResolvedTypeormOptions
   readonly #persistence = new PersistenceScope()
-  #engine: Cache | undefined
+  #engine: AdapterCache | undefined
   /** The engine of the last open/close cycle: its counters stay readable after destroy(). */
-  #closed: Cache | undefined
+  #closed: AdapterCache | undefined
   #analyzer: Analyzer | undefined
   #namespace: string | undefined
 
@@ -65,6 +68,7 @@ export class TypeormCacheAdapter implements RunnerContext {
   namespace(): string {
     if (this.#namespace === undefined) {
       this.#namespace = createHash('sha256')
+        .update(TAG_FORMAT)
         .update(connectionIdentity(this.#dataSource))
         .update(this.analyzer().schema.fingerprint)
         .digest('base64url')
@@ -116,7 +120,7 @@ export class TypeormCacheAdapter implements RunnerContext {
   }
 
   #open(): void {
-    this.#engine ??= createCache(this.#options.cache)
+    this.#engine ??= createAdapterCache(this.#options.cache)
   }
 
   async #close(): Promise<void> {

@@ -2,6 +2,7 @@ import type { DataSource, DataSourceOptions } from 'typeorm'
 import type { InvalidateOptions } from '../../src/cache.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
+import { invalidationTargets, wholeTableTags } from '../../src/table-tags.js'
 import { TypeormCacheAdapter } from './adapter.js'
 import { readBuiltinCacheOption } from './builtin-cache-option.js'
 import { resolveTypeormOptions, type TypeormCacheOptions } from './options.js'
@@ -16,7 +17,8 @@ export interface TypeormCacheHandle {
    * Makes every cached read carrying one of `tags` a miss, here and in every
    * instance sharing the Redis. A tag is an entity name (`'User'`) or table
    * name (`'user'`): every read of that table; otherwise a cache id given to
-   * `.cache(id, ms)` or `find({ cache: { id, milliseconds } })`.
+   * `.cache(id, ms)` or `find({ cache: { id, milliseconds } })`. `tables` names
+   * tables as the database does: their reads through either adapter.
    */
   invalidate(options: InvalidateOptions): Promise<void>
   /** Makes every cached read a miss: every entry under this DataSource's `prefix`, here and in every instance. */
@@ -67,11 +69,8 @@ export function cacheOf(dataSource: DataSource): TypeormCacheHandle {
   }
   return {
     invalidate: async (options) => {
-      const tags = (options as Partial<InvalidateOptions> | null)?.tags
-      if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
-        throw new InvalidOptionError('tags', 'an array of non-empty strings', tags)
-      }
-      await adapter.invalidate(adapter.tagsFor(tags))
+      const { tags, tables } = invalidationTargets(options)
+      await adapter.invalidate([...adapter.tagsFor(tags), ...tables.flatMap(wholeTableTags)])
     },
     invalidateAll: () => adapter.invalidate('all'),
     stats: () => adapter.stats(),

@@ -59,7 +59,8 @@ export function resolveTypeormOptions(
   }
   const { entities, queries, ...own } = options
   const cache: CacheOptions = { ...own }
-  if (cache.ttl === undefined && builtin.ttl !== undefined) cache.ttl = builtin.ttl
+  // TypeORM counts its `duration` in milliseconds.
+  if (cache.ttl === undefined && builtin.ttl !== undefined) cache.ttl = `${builtin.ttl}ms`
   if (builtin.redis !== undefined) {
     if (cache.redis === undefined) cache.redis = builtin.redis.connection
     else if (builtin.redis.explicit && !isDeepStrictEqual(cache.redis, builtin.redis.connection)) {

@@ -1,4 +1,4 @@
-import type { GetOrLoadOptions } from '../../src/cache.js'
+import type { AdapterLoadOptions } from '../../src/cache.js'
 import { UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import type { ReadShape } from './analyzer.js'
@@ -8,7 +8,7 @@ import { keysOf, queryIdTags, rowsTag, rowTag, tableTag } from './tags.js'
 export interface ReadPlan {
   readonly key: string
   readonly tags: readonly string[]
-  readonly options: GetOrLoadOptions
+  readonly options: AdapterLoadOptions
 }
 
 // A read of more rows than this by key is tagged by table: as many row tags
@@ -47,10 +47,10 @@ export function planRead(
     }
   }
   if (mark.identifier !== undefined) tags.push(...queryIdTags(mark.identifier))
-  const options: { ttl?: number; swr?: number } = {}
-  // 0 when the query gave none (see `queryResultCacheOption`).
-  const ttl = mark.duration > 0 ? mark.duration : shape.ttlMs
-  if (ttl !== undefined) options.ttl = ttl
-  if (shape.swrMs !== undefined) options.swr = shape.swrMs
+  const options: { ttlMs?: number; swrMs?: number } = {}
+  // 0 when the query gave none (see `queryResultCacheOption`); TypeORM counts it in milliseconds.
+  const ttlMs = mark.duration > 0 ? mark.duration : shape.ttlMs
+  if (ttlMs !== undefined) options.ttlMs = ttlMs
+  if (shape.swrMs !== undefined) options.swrMs = shape.swrMs
   return { key, tags, options }
 }

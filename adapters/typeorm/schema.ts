@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { DataSource, EntityMetadata } from 'typeorm'
+import { compareColumnNames } from '../../src/table-tags.js'
 
 /** What the adapter needs to know about one table, from TypeORM's metadata. */
 export interface TableInfo {
@@ -51,7 +52,8 @@ export class SchemaIndex {
     for (const metadata of [...metadatas].sort((a, b) => a.tablePath.localeCompare(b.tablePath))) {
       const name = metadata.tableName.toLowerCase()
       const known = this.tables.get(name)
-      const primary = metadata.primaryColumns
+      // By column name: a row's tag lists its key values in that order, as the Prisma adapter's do.
+      const primary = [...metadata.primaryColumns].sort((a, b) => compareColumnNames(a.databaseName, b.databaseName))
       const increment = primary.length === 1 && primary[0]!.generationStrategy === 'increment' ? primary[0]! : undefined
       this.tables.set(name, {
         name,

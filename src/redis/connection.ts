@@ -1,5 +1,6 @@
 import { type Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { CacheOptions } from '../options.js'
+import { releaseProcessHold } from './process-hold.js'
 import { SCRIPTS } from './scripts.js'
 
 export type RedisClient = Redis | Cluster
@@ -49,6 +50,8 @@ export function connectRedis(redis: NonNullable<CacheOptions['redis']>, timeoutM
     owned = true
     // Without a listener ioredis reports every reconnect attempt as an unhandled error.
     client.on('error', () => {})
+    // The app's own client is the app's to keep or close; ours never keeps the process alive.
+    releaseProcessHold(client)
   }
   for (const [name, { lua }] of Object.entries(SCRIPTS)) {
     client.defineCommand(name, { lua })

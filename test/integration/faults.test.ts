@@ -102,7 +102,7 @@ describe('faults on a dedicated Redis', () => {
 
   test('a paused Redis costs one timeout, then nothing; invalidations made during the pause land after it', async () => {
     const server = await dedicatedRedis()
-    const cache = await liveCache(server, { timeout: TIMEOUT_MS })
+    const cache = await liveCache(server, { timeout: `${TIMEOUT_MS}ms` })
     const other = await liveCache(server, { l1: false })
     await cache.getOrLoad('k', ['T'], () => 'before')
     await until(() => entryStored(server.client(), 'faults:e:k'), 'the entry to be stored')
@@ -131,7 +131,7 @@ describe('faults on a dedicated Redis', () => {
     const server = await dedicatedRedis()
     // The writer's own connection, blocked by a BLPOP of its own: Redis stalls for it alone.
     const writerClient = server.client()
-    const writer = createCache({ redis: writerClient, prefix: 'faults', timeout: 100, l1: false })
+    const writer = createCache({ redis: writerClient, prefix: 'faults', timeout: '100ms', l1: false })
     caches.push(writer)
     const reader = await liveCache(server, { l1: false })
     await reader.getOrLoad('k', ['T'], () => 'before')
@@ -160,7 +160,7 @@ describe('faults on a dedicated Redis', () => {
     const writerClient = new Redis({ port: proxy.port, enableOfflineQueue: false, retryStrategy: () => 20 })
     writerClient.on('error', () => {})
     onTestFinished(() => writerClient.disconnect())
-    const writer = createCache({ redis: writerClient, prefix: 'faults', timeout: TIMEOUT_MS, l1: false })
+    const writer = createCache({ redis: writerClient, prefix: 'faults', timeout: `${TIMEOUT_MS}ms`, l1: false })
     caches.push(writer)
     await until(() => writer.stats().redis === 'up' && writer.stats().bus === 'live', 'the writer to be connected')
 
@@ -201,7 +201,7 @@ describe('faults on a dedicated Redis', () => {
 
   test('Redis killed and restarted empty: loaders serve meanwhile, nothing stale after', async () => {
     const server = await dedicatedRedis()
-    const cache = await liveCache(server, { timeout: TIMEOUT_MS })
+    const cache = await liveCache(server, { timeout: `${TIMEOUT_MS}ms` })
     await cache.getOrLoad('k', ['T'], () => 'before')
     await cache.getOrLoad('untouched', ['U'], () => 'before')
     expect(await cache.getOrLoad('untouched', ['U'], fail)).toBe('before')

@@ -90,19 +90,33 @@ describe.each(['import', 'require'] as const)('every entry loads with %s', (load
   })
 })
 
-test.each([
-  ['ESM', 'types-check.mts'],
-  ['CommonJS', 'types-check.cts'],
-])('types of every entry resolve from %s under module nodenext', async (_kind, fileName) => {
+// What a project's tsconfig may say, each with the file a user of it writes: Node's own resolution
+// (ESM and CommonJS), a bundler's, and TypeScript's older `node` (node10) resolution, which reads
+// no `exports` map and is what `module: commonjs` without `moduleResolution` means on TypeScript 5
+// (what `nest new` generates).
+const TYPE_SETTINGS: readonly [string, string, Record<string, string>][] = [
+  ['ESM under module nodenext', 'types-check.mts', { module: 'nodenext', moduleResolution: 'nodenext' }],
+  ['CommonJS under module nodenext', 'types-check.cts', { module: 'nodenext', moduleResolution: 'nodenext' }],
+  ['module esnext, moduleResolution bundler', 'types-bundler.ts', { module: 'esnext', moduleResolution: 'bundler' }],
+  ['module commonjs, moduleResolution unset', 'types-commonjs.ts', { module: 'commonjs' }],
+  // TypeScript 6 deprecates node10 (TypeScript 5 is what still defaults to it): its users silence that.
+  [
+    'module commonjs, moduleResolution node',
+    'types-node.ts',
+    { module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' },
+  ],
+]
+
+test.each(TYPE_SETTINGS)('types of every entry resolve: %s', async (_kind, fileName, settings) => {
   writeFileSync(join(withPeersDir, fileName), typeProbe())
   const tsconfig = {
     compilerOptions: {
-      module: 'nodenext',
-      moduleResolution: 'nodenext',
+      ...settings,
       target: 'es2022',
       strict: true,
       noEmit: true,
       skipLibCheck: true,
+      esModuleInterop: true,
       types: ['node'],
     },
     files: [fileName],

@@ -14,14 +14,14 @@ type Cached = ReturnType<typeof cachedOf>
 type Reference = ReturnType<typeof referenceOf>
 
 function acceptsTheOption(prisma: Cached) {
-  prisma.user.findMany({ where: { name: 'a' }, cache: { ttl: '1m', swr: 30_000, tags: ['tenant:1'] } })
+  prisma.user.findMany({ where: { name: 'a' }, cache: { ttl: '1m', swr: '30s', tags: ['tenant:1'] } })
   prisma.user.findMany({ cache: false })
   // `true`: cached with the defaults, the opt-in of `queries: 'explicit'`.
   prisma.user.findMany({ cache: true })
   prisma.user.findUnique({ where: { id: 1 }, cache: true }).posts()
   prisma.user.count({ cache: true })
   prisma.user.findMany({ cache: {} })
-  prisma.user.findUnique({ where: { id: 1 }, cache: { ttl: 5_000 } })
+  prisma.user.findUnique({ where: { id: 1 }, cache: { ttl: '5s' } })
   prisma.user.findUniqueOrThrow({ where: { email: 'a@x.test' }, cache: false })
   prisma.user.findFirst({ cache: { tags: [] } })
   prisma.user.findFirstOrThrow({ where: { id: 1 }, cache: { swr: '10s' } })
@@ -29,7 +29,7 @@ function acceptsTheOption(prisma: Cached) {
   prisma.user.aggregate({ _max: { id: true }, cache: false })
   prisma.user.groupBy({ by: ['name'], _count: { _all: true }, cache: { ttl: '2d' } })
   // Every model, compound and BigInt keys included.
-  prisma.sample.findUnique({ where: { id: 1n }, cache: { ttl: 1 } })
+  prisma.sample.findUnique({ where: { id: 1n }, cache: { ttl: '1s' } })
   prisma.post.findMany({ include: { tags: true }, cache: false })
   // Reads without the option keep working, inside transactions too.
   prisma.user.findMany()
@@ -93,7 +93,7 @@ function keepsPrismaResultTypes(prisma: Cached, reference: Reference) {
   expectTypeOf(prisma.user.findUniqueOrThrow(where)).resolves.toEqualTypeOf<User>()
   expectTypeOf(prisma.user.findFirst()).resolves.toEqualTypeOf<User | null>()
   expectTypeOf(prisma.user.findFirstOrThrow({ cache: false })).resolves.toEqualTypeOf<User>()
-  expectTypeOf(prisma.user.findMany({ cache: { ttl: 1 } })).resolves.toEqualTypeOf<User[]>()
+  expectTypeOf(prisma.user.findMany({ cache: { ttl: '1s' } })).resolves.toEqualTypeOf<User[]>()
 
   // select, include, _count and omit narrow the result as without the extension.
   const selected = prisma.user.findMany({ select: { id: true, posts: { select: { title: true } } }, cache: false })
@@ -155,7 +155,9 @@ function keepsTransactionsAndClientMembers(prisma: Cached) {
     return user.email
   })
   expectTypeOf(interactive).resolves.toEqualTypeOf<string>()
-  expectTypeOf(prisma.$cache.invalidate).parameter(0).toEqualTypeOf<{ tags: readonly string[] }>()
+  expectTypeOf(prisma.$cache.invalidate)
+    .parameter(0)
+    .toEqualTypeOf<{ tags?: readonly string[]; tables?: readonly string[] }>()
   expectTypeOf(prisma.$disconnect()).toEqualTypeOf<Promise<void>>()
 }
 
@@ -204,7 +206,7 @@ function keepsLaterExtensions(prisma: Cached, reference: Reference) {
   expectTypeOf(outer.user.findMany({ ...where, cache: false })).resolves.toEqualTypeOf<
     Awaited<ReturnType<typeof plain.user.findMany<typeof where>>>
   >()
-  const selected = outer.user.findFirstOrThrow({ select: { shout: true }, cache: { ttl: 1 } })
+  const selected = outer.user.findFirstOrThrow({ select: { shout: true }, cache: { ttl: '1s' } })
   expectTypeOf(selected).resolves.toEqualTypeOf<{ shout: string }>()
   expectTypeOf(outer.$cache.stats()).toBeObject()
   // @ts-expect-error still checked after another extension

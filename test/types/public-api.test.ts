@@ -60,7 +60,9 @@ function namesEveryOption(lock: LockOptions, l1: L1Options, duration: Duration) 
   expectTypeOf(options.lock).toEqualTypeOf<false | LockOptions | undefined>()
   expectTypeOf(options.l1).toEqualTypeOf<false | L1Options | undefined>()
   expectTypeOf(l1.ttl).toEqualTypeOf<Duration | undefined>()
-  expectTypeOf(duration).toEqualTypeOf<number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`>()
+  expectTypeOf(duration).toEqualTypeOf<`${number}${'ms' | 's' | 'm' | 'h' | 'd'}`>()
+  // A bare number is no duration: 60 ms or 60 s would be a guess.
+  expectTypeOf<60>().not.toMatchTypeOf<Duration>()
   expectTypeOf<PrismaCacheOptions>().toMatchTypeOf<CacheOptions>()
   expectTypeOf<TypeormCacheOptions>().toMatchTypeOf<CacheOptions>()
 }

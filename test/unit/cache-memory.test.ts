@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { createAdapterCache } from '../../src/cache.js'
 import { type Cache, CacheClosedError, createCache } from '../../src/index.js'
+import { rowsTag, rowTag, tableTag } from '../../src/table-tags.js'
 
 // The engine with no Redis: L1 alone, where read-your-writes, single-flight and
 // stale-set prevention must already hold within one process.
@@ -85,6 +86,21 @@ describe('in-process cache', () => {
     await expect(cache.invalidate([''])).rejects.toThrow(/`tags`/)
   })
 
+  test('`invalidate({ tables })` evicts the reads tagged with those tables in the shared vocabulary', async () => {
+    const cache = memoryCache()
+    let version = 1
+    const byKey = () => cache.getOrLoad('users:1', [rowsTag('users'), rowTag('users', ['1'])], () => ({ version }))
+    const list = () => cache.getOrLoad('users', [tableTag('users')], () => [{ version }])
+    const other = () => cache.getOrLoad('posts', [tableTag('posts')], () => [{ version }])
+    await Promise.all([byKey(), list(), other()])
+    version = 2
+    // As the database names it, in any case.
+    await cache.invalidate({ tables: ['Users'] })
+    expect(await byKey()).toEqual({ version: 2 })
+    expect(await list()).toEqual([{ version: 2 }])
+    expect(await other()).toEqual([{ version: 1 }])
+  })
+
   test('concurrent misses of one key run the loader once, each caller with its own copy', async () => {
     const cache = memoryCache()
     const gate = deferred<{ list: number[] }>()
@@ -127,10 +143,10 @@ describe('in-process cache', () => {
     const cache = memoryCache({ ttl: '10s' })
     const loader = vi.fn(() => 'v')
     await cache.getOrLoad('default', [], loader)
-    await cache.getOrLoad('short', [], loader, { ttl: 1_000 })
+    await cache.getOrLoad('short', [], loader, { ttl: '1s' })
     vi.advanceTimersByTime(2_000)
     await cache.getOrLoad('default', [], loader)
-    await cache.getOrLoad('short', [], loader, { ttl: 1_000 })
+    await cache.getOrLoad('short', [], loader, { ttl: '1s' })
     expect(loader).toHaveBeenCalledTimes(3)
     vi.advanceTimersByTime(9_000)
     await cache.getOrLoad('default', [], loader)
@@ -198,7 +214,11 @@ describe('in-process cache', () => {
     await expect(cache.getOrLoad('', [], () => 1)).rejects.toThrow(/`key`/)
     await expect(cache.getOrLoad('k', 'User' as unknown as string[], () => 1)).rejects.toThrow(/`tags`/)
     await expect(cache.invalidate({ tags: [''] })).rejects.toThrow(/`tags`/)
-    await expect(cache.getOrLoad('k', [], () => 1, { ttl: -1 })).rejects.toThrow(/`ttl`/)
+    await expect(cache.invalidate({})).rejects.toThrow(/`tags` must be given, or `tables`/)
+    await expect(cache.invalidate({ tables: ['users', ''] })).rejects.toThrow(/`tables`/)
+    await expect(cache.getOrLoad('k', [], () => 1, { ttl: '-1ms' })).rejects.toThrow(/`ttl`/)
+    // @ts-expect-error durations carry their unit
+    await expect(cache.getOrLoad('k', [], () => 1, { ttl: 1_000 })).rejects.toThrow(/not a bare number/)
     await cache.close()
     await expect(cache.getOrLoad('k', [], () => 1)).rejects.toThrow(CacheClosedError)
   })

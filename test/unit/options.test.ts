@@ -18,7 +18,7 @@ function rejects(options: unknown, option: string): void {
 describe('options are validated at construction', () => {
   test('ttl: -5 names ttl', () => rejects({ ttl: -5 }, 'ttl'))
   test('ttl: zero and words are refused', () => {
-    rejects({ ttl: 0 }, 'ttl')
+    rejects({ ttl: '0s' }, 'ttl')
     rejects({ ttl: 'soon' }, 'ttl')
   })
   test('prefix must be safe for keys and cluster slots', () => {
@@ -38,7 +38,7 @@ describe('options are validated at construction', () => {
   })
   test('sizes, timeouts and tag lifetimes', () => {
     rejects({ maxEntryBytes: 0 }, 'maxEntryBytes')
-    rejects({ timeout: 0 }, 'timeout')
+    rejects({ timeout: '0ms' }, 'timeout')
     rejects({ tagTtl: '1ms' }, 'tagTtl')
   })
   test('redis must be a URL, options or a client', () => {
@@ -56,7 +56,7 @@ describe('options are validated at construction', () => {
     rejects({ tll: '5s' }, 'tll')
   })
   test('valid options construct a cache', async () => {
-    const cache = createCache({ ttl: '30s', l1: { maxBytes: 1024, ttl: 500 }, maxEntryBytes: 10, timeout: '50ms' })
+    const cache = createCache({ ttl: '30s', l1: { maxBytes: 1024, ttl: '500ms' }, maxEntryBytes: 10, timeout: '50ms' })
     expect(cache.stats().l1Entries).toBe(0)
     await cache.close()
   })

@@ -6,6 +6,7 @@ import { RelationGraph, type RuntimeDataModel } from '../../../adapters/prisma/r
 import { parseSchema } from '../../../adapters/prisma/schema-parser.js'
 import { modelTag, wholeModelTags } from '../../../adapters/prisma/tag-names.js'
 import { allModelTags } from '../../../adapters/prisma/write-tags.js'
+import { wholeTableTags } from '../../../src/table-tags.js'
 
 const SCHEMA = `
 model Account {
@@ -90,15 +91,16 @@ const RUNTIME: RuntimeDataModel = {
   ),
 }
 const graph = new RelationGraph(RUNTIME, parseSchema(SCHEMA), 'postgresql')
-const whole = (...models: string[]) => models.flatMap(wholeModelTags).sort()
+const whole = (...models: string[]) => models.flatMap((model) => wholeModelTags(graph, model)).sort()
 const tagsOf = (sql: string) => rawWriteTags(graph, '$executeRawUnsafe', [sql])
 
 describe('rawWriteTags', () => {
   test('an @@map table name is its model, matched case-insensitively and schema-qualified', () => {
     expect(tagsOf('INSERT INTO "accounts" ("id", "email") VALUES (1, $1)')).toEqual(whole('Account'))
     expect(tagsOf('insert into public.ACCOUNTS values (1)')).toEqual(whole('Account'))
-    // The model name is not the table name when mapped; an unknown table invalidates nothing.
-    expect(tagsOf('INSERT INTO "Account" VALUES (1)')).toEqual([])
+    // The model name is not the table name when mapped; an unknown table invalidates its own tags
+    // only (reads of it through another ORM sharing the prefix).
+    expect(tagsOf('INSERT INTO "Account" VALUES (1)')).toEqual(wholeTableTags('Account'))
     expect(tagsOf('INSERT INTO "Audit" VALUES (1)')).toEqual(whole('Audit'))
   })
 
@@ -115,8 +117,14 @@ describe('rawWriteTags', () => {
   })
 
   test('an implicit many-to-many join table evicts reads across the relation on both sides', () => {
-    expect(tagsOf('INSERT INTO "_members" ("A", "B") VALUES (1, 2)')).toEqual([modelTag('Account'), modelTag('Group')])
-    expect(tagsOf('DELETE FROM "_members" WHERE "A" = 1')).toEqual([modelTag('Account'), modelTag('Group')])
+    // The join table's own tags too: reads of it through another ORM.
+    const acrossTheRelation = [
+      modelTag(graph, 'Account'),
+      modelTag(graph, 'Group'),
+      ...wholeTableTags('_members'),
+    ].sort()
+    expect(tagsOf('INSERT INTO "_members" ("A", "B") VALUES (1, 2)')).toEqual(acrossTheRelation)
+    expect(tagsOf('DELETE FROM "_members" WHERE "A" = 1')).toEqual(acrossTheRelation)
   })
 
   test('a multi-table statement unions its tables; what cannot be read invalidates everything', () => {
@@ -151,6 +159,6 @@ describe('rawWriteTags', () => {
   test('without the parsed schema, an unknown table starting with _ may be a join table: everything', () => {
     const blind = new RelationGraph(RUNTIME, undefined, 'postgresql')
     expect(rawWriteTags(blind, '$executeRawUnsafe', ['DELETE FROM "_members"'])).toEqual(allModelTags(blind))
-    expect(rawWriteTags(blind, '$executeRawUnsafe', ['DELETE FROM "other"'])).toEqual([])
+    expect(rawWriteTags(blind, '$executeRawUnsafe', ['DELETE FROM "other"'])).toEqual(wholeTableTags('other'))
   })
 })

@@ -199,6 +199,52 @@ describe("queries: 'explicit'", () => {
   })
 })
 
+describe('code written for Prisma Accelerate', () => {
+  test('`cacheStrategy` caches the read, in seconds, with its tags; `$accelerate.invalidate` evicts them', async () => {
+    // Accelerate caches only reads that ask: the same as queries: 'explicit'.
+    const { prisma, queries } = await fixture.cached({ queries: 'explicit' })
+    await prisma.user.create({ data: { email: 'a@x.test' } })
+    const read = () => prisma.user.findMany({ cacheStrategy: { ttl: 60, swr: 30, tags: ['users'] } })
+
+    const miss = await prisma.$cache.withInfo(read)
+    expect(miss.info.origin).toBe('database')
+    const hit = await prisma.$cache.withInfo(read)
+    expect(hit.info.origin).toBe('l1')
+    expect(hit.data).toStrictEqual(miss.data)
+    // 60 means 60 seconds, as in Accelerate, not 60 ms.
+    expect(hit.info.ttl).toBeGreaterThan(50_000)
+    expect(hit.info.ttl).toBeLessThanOrEqual(60_000)
+
+    await prisma.$accelerate.invalidate({ tags: ['users'] })
+    expect(await queries.during(read)).toBe(1)
+    expect(await queries.during(read)).toBe(0)
+    await prisma.$accelerate.invalidateAll()
+    expect(await queries.during(read)).toBe(1)
+  })
+
+  test('`cacheStrategy` is checked as `cache` is, and not accepted beside it', async () => {
+    const { prisma } = await fixture.cached()
+    // @ts-expect-error Accelerate counts seconds in numbers
+    await expect(prisma.user.findMany({ cacheStrategy: { ttl: '60s' } })).rejects.toThrow(/cacheStrategy\.ttl/)
+    // @ts-expect-error unknown option
+    await expect(prisma.user.findMany({ cacheStrategy: { stale: 1 } })).rejects.toThrow(/cacheStrategy\.stale/)
+    await expect(prisma.user.findMany({ cacheStrategy: { ttl: 0 } })).rejects.toThrow(/cacheStrategy\.ttl/)
+    await expect(prisma.user.findMany({ cacheStrategy: { ttl: 1 }, cache: false })).rejects.toThrow(/cacheStrategy/)
+  })
+
+  test("a bare number in ormcache's own `ttl` is refused, not taken for milliseconds", async () => {
+    const { prisma } = await fixture.cached()
+    // @ts-expect-error durations carry their unit
+    await expect(prisma.user.findMany({ cache: { ttl: 60 } })).rejects.toThrow(
+      /`cache\.ttl` must be .*not a bare number: write '60ms' or '60s'/,
+    )
+    // @ts-expect-error durations carry their unit
+    expect(() => prismaCache({ ttl: 60 })).toThrow(/`ttl`/)
+    // @ts-expect-error durations carry their unit
+    expect(() => prismaCache({ models: { User: { ttl: 60 } } })).toThrow(/`models\.User\.ttl`/)
+  })
+})
+
 describe('$cache.invalidate and $cache.invalidateAll', () => {
   test('invalidateAll makes every cached read a miss; invalidate checks its tags', async () => {
     const { prisma, queries } = await fixture.cached()
@@ -259,7 +305,7 @@ describe('$cache.withInfo', () => {
     const { prisma: plain } = fixture.base()
     const { prisma } = await fixture.cached()
     const user = await prisma.user.create({ data: { email: 'a@x.test', name: 'old' } })
-    const read = () => prisma.user.findUnique({ where: { id: user.id }, cache: { ttl: 100, swr: '1m' } })
+    const read = () => prisma.user.findUnique({ where: { id: user.id }, cache: { ttl: '100ms', swr: '1m' } })
     expect((await prisma.$cache.withInfo(read)).info.origin).toBe('database')
     // Behind the cache's back: only the refresh can see it.
     await plain.user.update({ where: { id: user.id }, data: { name: 'new' } })
@@ -411,7 +457,7 @@ describe('options', () => {
   test('are validated when the extension is made, naming the option', () => {
     expect(() => prismaCache({ models: { User: { ttl: 'forever' as '1s' } } })).toThrow(/models\.User\.ttl/)
     expect(() => prismaCache({ models: { User: true as unknown as false } })).toThrow(/models\.User/)
-    expect(() => prismaCache({ models: { User: { ttl: 1, tl: 2 } as { ttl: number } } })).toThrow(/models\.User\.tl/)
+    expect(() => prismaCache({ models: { User: { ttl: '1s', tl: 2 } as { ttl: '1s' } } })).toThrow(/models\.User\.tl/)
     expect(() => prismaCache({ prefx: 'x' } as never)).toThrow(InvalidOptionError)
     // A misspelt option is shown the adapter's options too, not only the engine's.
     expect(() => prismaCache({ modles: {} } as never)).toThrow(/`modles`.*models/)

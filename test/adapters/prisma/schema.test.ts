@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest'
 import { readTags } from '../../../adapters/prisma/read-tags.js'
 import { RelationGraph, type RuntimeDataModel } from '../../../adapters/prisma/relations.js'
 import { parseSchema } from '../../../adapters/prisma/schema-parser.js'
-import { rowsTag, rowTag } from '../../../adapters/prisma/tag-names.js'
+import { modelRowsTag, modelRowTag, modelTag } from '../../../adapters/prisma/tag-names.js'
 import { writeTags } from '../../../adapters/prisma/write-tags.js'
 import { SchemaParseError } from '../../../src/errors.js'
 
@@ -158,7 +158,7 @@ describe('RelationGraph', () => {
     expect(graph.model('User')?.relations.get('posts')).toMatchObject({ holdsForeignKey: false, isList: true })
     expect(graph.model('User')?.relations.get('profile')).toMatchObject({ isOneToOne: true })
     expect(graph.model('Tag')?.relations.get('posts')).toMatchObject({ isImplicitManyToMany: true })
-    expect(graph.model('Sample')?.primaryKey).toEqual([{ name: 'id', type: 'BigInt' }])
+    expect(graph.model('Sample')?.primaryKey).toEqual([{ name: 'id', type: 'BigInt', column: 'id' }])
   })
 
   test('follows referential actions, with Prisma defaults where the schema sets none', () => {
@@ -217,8 +217,10 @@ describe('RelationGraph', () => {
     const blind = new RelationGraph(TEST_RUNTIME, undefined, 'postgresql')
     expect([...blind.affectedByDelete('Tag')].sort()).toEqual(['Post', 'Profile', 'Tag', 'User'])
     expect(blind.model('User')?.primaryKey).toBeUndefined()
-    expect(readTags(blind, 'User', 'findUnique', { where: { id: 1 } })).toEqual(['User'])
-    expect(writeTags(blind, 'User', 'update', { where: { id: 1 }, data: {} }, { id: 1 })).toContain(rowsTag('User'))
+    expect(readTags(blind, 'User', 'findUnique', { where: { id: 1 } })).toEqual([modelTag(blind, 'User')])
+    expect(writeTags(blind, 'User', 'update', { where: { id: 1 }, data: {} }, { id: 1 })).toContain(
+      modelRowsTag(blind, 'User'),
+    )
   })
 
   test('tags no rows by string keys where the database compares strings case-insensitively', () => {
@@ -232,8 +234,8 @@ describe('RelationGraph', () => {
   test('a BigInt key gives one row tag whether written as a number or a bigint', () => {
     const fromWhere = readTags(graph, 'Sample', 'findUnique', { where: { id: 7 } })
     const fromRecord = writeTags(graph, 'Sample', 'update', { where: { id: 7n }, data: {} }, { id: 7n })
-    expect(fromWhere).toContain(rowTag('Sample', [7n]))
-    expect(fromRecord).toContain(rowTag('Sample', [7n]))
+    expect(fromWhere).toContain(modelRowTag(graph, 'Sample', [7n]))
+    expect(fromRecord).toContain(modelRowTag(graph, 'Sample', [7n]))
     // Raw key values never appear in a tag.
     expect(readTags(graph, 'User', 'findUnique', { where: { id: 123456 } }).join()).not.toContain('123456')
   })

@@ -238,7 +238,7 @@ describe('reads through withCache', () => {
 
   test('entities: false is never cached; a ttl per entity applies', async () => {
     await seed()
-    const { dataSource, queries } = await fixture.cached({ entities: { Tag: false, User: { ttl: 25 } } })
+    const { dataSource, queries } = await fixture.cached({ entities: { Tag: false, User: { ttl: '25ms' } } })
     const tags = () => dataSource.getRepository(Tag).find()
     expect(await queries.during(tags)).toBe(1)
     expect(await queries.during(tags)).toBe(1)

@@ -52,7 +52,7 @@ async function builtinCache(scenario: Scenario): Promise<CacheUnderTest> {
 async function ormcache(scenario: Scenario): Promise<CacheUnderTest> {
   const server = await dedicatedRedis()
   const options: TypeormCacheOptions = { redis: server.url }
-  if (scenario.redisTimeoutMs !== undefined) options.timeout = scenario.redisTimeoutMs
+  if (scenario.redisTimeoutMs !== undefined) options.timeout = `${scenario.redisTimeoutMs}ms`
   const { dataSource } = await fixture.cached(options)
   return { dataSource, killRedis: () => server.kill() }
 }
