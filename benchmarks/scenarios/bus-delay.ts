@@ -49,5 +49,7 @@ if (process.argv[2] === 'receiver') {
     if (origin === 'remote') process.send?.({ at: performance.timeOrigin + performance.now() })
   })
   await until(() => cache.stats().bus === 'live', "the receiver's bus to be live", LIVE_MS)
+  // The cache holds no process open: listening to the parent keeps this one up until it is killed.
+  process.on('message', () => {})
   process.send?.('ready')
 }
