@@ -17,7 +17,7 @@ import { warnWhileUnreachable } from './redis/unreachable-warning.js'
 import { RedisRestarts } from './redis-restarts.js'
 import { SocketReads } from './socket-reads.js'
 import { type CacheStats, Counters } from './stats.js'
-import { invalidationTargets, wholeTableTags } from './table-tags.js'
+import { invalidationTags } from './table-tags.js'
 import { TagClock } from './tag-clock.js'
 import { canonicalTags, sameTags, validateTags } from './tag-list.js'
 
@@ -259,12 +259,7 @@ class TieredCache implements AdapterCache {
   }
 
   async invalidate(target: InvalidateOptions | readonly string[]): Promise<void> {
-    let tags: readonly string[]
-    if (Array.isArray(target)) tags = target
-    else {
-      const targets = invalidationTargets(target)
-      tags = [...targets.tags, ...targets.tables.flatMap(wholeTableTags)]
-    }
+    const tags = Array.isArray(target) ? target : invalidationTags(target)
     validateTags(tags)
     if (tags.length === 0) return
     await this.#invalidate(tags)

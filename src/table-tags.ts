@@ -1,6 +1,7 @@
 import type { InvalidateOptions } from './cache-api.js'
 import { InvalidOptionError } from './errors.js'
 import { hashArgs } from './keys.js'
+import { optionalStrings } from './tag-list.js'
 
 // The tag vocabulary both adapters share, and that anyone may use to invalidate from elsewhere:
 // a table as the database names it (lower case, no schema), and a row of it by its primary key.
@@ -8,6 +9,9 @@ import { hashArgs } from './keys.js'
 // ORM evicts the other's reads. Tags are shared by every process on the same Redis prefix, so this
 // format is part of the cache's contract: change it, and change the adapters' key namespaces with
 // it, or old entries stop being invalidated by new writers.
+
+/** Part of both adapters' key namespaces: entries stored under another tag vocabulary are never read. */
+export const TAG_FORMAT = 'tables-v1'
 
 /** Carried by every read of `table` except reads of its rows by primary key; every write to `table` invalidates it. */
 export function tableTag(table: string): string {
@@ -62,22 +66,18 @@ export function normalizeKey(value: unknown): string | undefined {
 }
 
 /**
- * The tags and tables an `invalidate({ tags, tables })` names, checked: each an array of non-empty
- * strings when given, and one of them given. Throws naming the option at fault.
+ * What an `invalidate({ tags, tables })` makes a miss, as tags: `tags` as `ownTags` reads them (an
+ * adapter's names for its models or entities), then every tag of each table. Checked: each an
+ * array of non-empty strings when given, and one of them given; throws naming the option at fault.
  */
-export function invalidationTargets(options: unknown): { tags: readonly string[]; tables: readonly string[] } {
+export function invalidationTags(
+  options: unknown,
+  ownTags: (tags: readonly string[]) => readonly string[] = (tags) => tags,
+): string[] {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new InvalidOptionError('tags', 'given in an object: `{ tags }` or `{ tables }`', options)
   }
   const { tags, tables } = options as InvalidateOptions
   if (tags === undefined && tables === undefined) throw new InvalidOptionError('tags', 'given, or `tables`', tags)
-  return { tags: strings(tags, 'tags'), tables: strings(tables, 'tables') }
-}
-
-function strings(value: unknown, option: string): readonly string[] {
-  if (value === undefined) return []
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0)) {
-    throw new InvalidOptionError(option, 'an array of non-empty strings', value)
-  }
-  return value
+  return [...ownTags(optionalStrings(tags, 'tags')), ...optionalStrings(tables, 'tables').flatMap(wholeTableTags)]
 }

@@ -18,6 +18,15 @@ export function canonicalTags(tags: readonly string[]): readonly string[] {
   return tags
 }
 
+/** `value` as a list of non-empty strings, `[]` when absent; throws naming `option` for anything else. */
+export function optionalStrings(value: unknown, option: string): readonly string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0)) {
+    throw new InvalidOptionError(option, 'an array of non-empty strings', value)
+  }
+  return value
+}
+
 export function validateTags(tags: unknown): asserts tags is readonly string[] {
   if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0 && tag !== ALL_TAGS)) {
     throw new InvalidOptionError('tags', `an array of non-empty strings other than '${ALL_TAGS}'`, tags)

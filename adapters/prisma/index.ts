@@ -6,7 +6,7 @@ import { InvalidUsageError, UnkeyableArgsError } from '../../src/errors.js'
 import { hashArgs } from '../../src/keys.js'
 import { DEFAULT_PREFIX } from '../../src/options.js'
 import type { CacheStats } from '../../src/stats.js'
-import { invalidationTargets, wholeTableTags } from '../../src/table-tags.js'
+import { invalidationTags, TAG_FORMAT } from '../../src/table-tags.js'
 import { analyzeSql } from '../sql/effect.js'
 import { CacheHandle } from './cache-handle.js'
 import { BYPASS, CacheInfoRecorder, recordServed, type WithCacheInfo } from './cache-info.js'
@@ -123,15 +123,8 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     }
 
     const $cache: PrismaCacheClient = {
-      invalidate: (options) => {
-        let targets: ReturnType<typeof invalidationTargets>
-        try {
-          targets = invalidationTargets(options)
-        } catch (error) {
-          return Promise.reject(error)
-        }
-        const tags = expandModelNames(graph, targets.tags, 'whole')
-        return cache.invalidate([...tags, ...targets.tables.flatMap(wholeTableTags)])
+      invalidate: async (options) => {
+        await cache.invalidate(invalidationTags(options, (tags) => expandModelNames(graph, tags, 'whole')))
       },
       invalidateAll: () => cache.invalidateAll(),
       stats: () => ({ ...cache.stats(), schemaFallbacks }),
@@ -208,9 +201,6 @@ export function prismaCache(options: PrismaCacheOptions = {}) {
     return returned as unknown as ReturnType<typeof declareReads>
   })
 }
-
-/** Part of every key: entries stored under another tag vocabulary are never read (src/table-tags.ts). */
-const TAG_FORMAT = 'tables-v1'
 
 function namespaceOf(schema: string, globalOmit: unknown): string {
   return createHash('sha256')

@@ -9,6 +9,7 @@ import {
   resolveScopedSettings,
   type ScopedSetting,
 } from '../../src/scoped-settings.js'
+import { optionalStrings } from '../../src/tag-list.js'
 
 export interface ModelCacheOptions {
   /** How long this model's reads are fresh; a query's own `cache.ttl` still wins. */
@@ -144,7 +145,7 @@ export function takeCacheOption(args: unknown): { args: unknown; setting: QueryC
       bypass: false,
       ttlMs: cache.ttl === undefined ? undefined : parseDuration(cache.ttl, 'cache.ttl', 1),
       swrMs: cache.swr === undefined ? undefined : parseDuration(cache.swr, 'cache.swr'),
-      tags: checkedTags(cache.tags, 'cache.tags'),
+      tags: optionalStrings(cache.tags, 'cache.tags'),
     },
   }
 }
@@ -165,16 +166,8 @@ function strategySetting(strategy: unknown): QueryCacheSetting {
     bypass: false,
     ttlMs: strategy.ttl === undefined ? undefined : seconds(strategy.ttl, 'cacheStrategy.ttl', 1),
     swrMs: strategy.swr === undefined ? undefined : seconds(strategy.swr, 'cacheStrategy.swr', 0),
-    tags: checkedTags(strategy.tags, 'cacheStrategy.tags'),
+    tags: optionalStrings(strategy.tags, 'cacheStrategy.tags'),
   }
-}
-
-function checkedTags(tags: unknown, option: string): readonly string[] {
-  if (tags === undefined) return []
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0)) {
-    throw new InvalidOptionError(option, 'an array of non-empty strings', tags)
-  }
-  return tags
 }
 
 /** How `prisma.$cache.queryRaw` caches one raw read. */

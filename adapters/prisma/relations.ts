@@ -261,13 +261,13 @@ function primaryKeyOf(
   if (parsedModel === undefined || parsedModel.primaryKey.length === 0) return undefined
   const key: PrimaryKeyField[] = []
   for (const name of parsedModel.primaryKey) {
-    const type = fields.find((field) => field.name === name)?.type
+    const field = fields.find((candidate) => candidate.name === name)
+    const type = field?.type
     if (type === undefined || !ROW_TAG_TYPES.has(type)) return undefined
     if (type === 'String') {
       const nativeType = parsedModel.fields.find((field) => field.name === name)?.nativeType
       if (CASE_INSENSITIVE_PROVIDERS.has(provider) || nativeType === 'Citext') return undefined
     }
-    const field = fields.find((candidate) => candidate.name === name)
     key.push({ name, type, column: field?.dbName ?? name })
   }
   // As the tag vocabulary orders a composite key (src/table-tags.ts), whatever order `@@id` gives.

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm'
 import { type AdapterCache, createAdapterCache } from '../../src/cache.js'
 import { CacheClosedError, InvalidUsageError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
+import { TAG_FORMAT } from '../../src/table-tags.js'
 import type { Dialect } from '../sql/lexer.js'
 import { Analyzer } from './analyzer.js'
 import { ReadMarks } from './marks.js'
@@ -15,9 +16,6 @@ import { connectionIdentity, SchemaIndex } from './schema.js'
 import { wholeTableTags } from './tags.js'
 import { afterMetadataBuilt, wrapEntityManagers, wrapQueryRunners } from './typeorm-internals.js'
 import type { WriteTags } from './writes.js'
-
-/** Part of every key: entries stored under another tag vocabulary are never read (src/table-tags.ts). */
-const TAG_FORMAT = 'tables-v1'
 
 /**
  * The cache of one DataSource: made by the `cache.provider` factory that

@@ -2,7 +2,7 @@ import type { DataSource, DataSourceOptions } from 'typeorm'
 import type { InvalidateOptions } from '../../src/cache.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import type { CacheStats } from '../../src/stats.js'
-import { invalidationTargets, wholeTableTags } from '../../src/table-tags.js'
+import { invalidationTags } from '../../src/table-tags.js'
 import { TypeormCacheAdapter } from './adapter.js'
 import { readBuiltinCacheOption } from './builtin-cache-option.js'
 import { resolveTypeormOptions, type TypeormCacheOptions } from './options.js'
@@ -69,8 +69,7 @@ export function cacheOf(dataSource: DataSource): TypeormCacheHandle {
   }
   return {
     invalidate: async (options) => {
-      const { tags, tables } = invalidationTargets(options)
-      await adapter.invalidate([...adapter.tagsFor(tags), ...tables.flatMap(wholeTableTags)])
+      await adapter.invalidate(invalidationTags(options, (tags) => adapter.tagsFor(tags)))
     },
     invalidateAll: () => adapter.invalidate('all'),
     stats: () => adapter.stats(),

@@ -18,8 +18,9 @@ const MAX_ROW_TAGS = 64
 /**
  * Key and tags of one cached SELECT. The key is the SQL's digest (made once per
  * text) and its parameters, hashed (never raw: parameters may be personal data),
- * under a namespace of the database and the entity shapes. The tags are the tables the SQL names;
- * for a read of rows by primary key, those rows instead of its main table.
+ * under a namespace of the database and the entity shapes. The tags are the
+ * tables the SQL names; for a read of rows by primary key, those rows instead of
+ * its main table.
  */
 export function planRead(
   namespace: string,

@@ -26,26 +26,39 @@ async function countingClient(entryKey: string) {
 /** Long enough that a waiter polling on a timer (1 ms, growing to 25 ms) would look some 25 times. */
 const HOLD_MS = 500
 
+/**
+ * One instance's load of 'hot' kept under way, and a second instance waiting on it for HOLD_MS
+ * (its loader `waiterLoader`), its looks at the entry counted meanwhile. The holder's load ends
+ * when the test settles it.
+ */
+async function waitOnHeldLoad(waiterLoader: () => string) {
+  const prefix = redis.prefix()
+  const holder = await redis.liveCache(prefix)
+  const { client, looks } = await countingClient(redis.entryKey(prefix, 'hot'))
+  const waiter = await redis.liveCache(prefix, { redis: client })
+  let settle!: { resolve(value: string): void; reject(error: Error): void }
+  const held = holder.getOrLoad(
+    'hot',
+    ['T'],
+    () => new Promise<string>((resolve, reject) => (settle = { resolve, reject })),
+  )
+  const admin = await redis.admin()
+  await until(async () => (await admin.getBuffer(redis.entryKey(prefix, 'hot')))?.[0] === 0, 'the fill lock')
+  const waited = waiter.getOrLoad('hot', ['T'], waiterLoader)
+  await until(() => waiter.stats().lockWaits === 1, 'the waiter to wait')
+  const startedWaiting = looks.count
+  await new Promise((resolve) => setTimeout(resolve, HOLD_MS))
+  return { held, waited, waiter, settle, looksWhileHeld: looks.count - startedWaiting }
+}
+
 describe("a waiter on another instance's load hears when its lock ends", () => {
   test('the entry stored over the lock wakes the waiter: one look, not a poll every few ms', async () => {
-    const prefix = redis.prefix()
-    const holder = await redis.liveCache(prefix)
-    const { client, looks } = await countingClient(redis.entryKey(prefix, 'hot'))
-    const waiter = await redis.liveCache(prefix, { redis: client })
-    let release!: (value: string) => void
-    const held = holder.getOrLoad('hot', ['T'], () => new Promise<string>((resolve) => (release = resolve)))
-    const admin = await redis.admin()
-    await until(async () => (await admin.getBuffer(redis.entryKey(prefix, 'hot')))?.[0] === 0, 'the fill lock')
     let loads = 0
-    const waited = waiter.getOrLoad('hot', ['T'], () => {
+    const { held, waited, waiter, settle, looksWhileHeld } = await waitOnHeldLoad(() => {
       loads++
       return 'loaded by the waiter'
     })
-    await until(() => waiter.stats().lockWaits === 1, 'the waiter to wait')
-    const startedWaiting = looks.count
-    await new Promise((resolve) => setTimeout(resolve, HOLD_MS))
-    const looksWhileHeld = looks.count - startedWaiting
-    release('loaded by the holder')
+    settle.resolve('loaded by the holder')
     expect(await held).toBe('loaded by the holder')
     expect(await waited).toBe('loaded by the holder')
     expect(loads).toBe(0)
@@ -55,20 +68,8 @@ describe("a waiter on another instance's load hears when its lock ends", () => {
   })
 
   test('a holder whose load fails releases the lock and wakes the waiter, which loads', async () => {
-    const prefix = redis.prefix()
-    const holder = await redis.liveCache(prefix)
-    const { client, looks } = await countingClient(redis.entryKey(prefix, 'hot'))
-    const waiter = await redis.liveCache(prefix, { redis: client })
-    let fail!: (error: Error) => void
-    const held = holder.getOrLoad('hot', ['T'], () => new Promise<string>((_, reject) => (fail = reject)))
-    const admin = await redis.admin()
-    await until(async () => (await admin.getBuffer(redis.entryKey(prefix, 'hot')))?.[0] === 0, 'the fill lock')
-    const waited = waiter.getOrLoad('hot', ['T'], () => 'loaded by the waiter')
-    await until(() => waiter.stats().lockWaits === 1, 'the waiter to wait')
-    const startedWaiting = looks.count
-    await new Promise((resolve) => setTimeout(resolve, HOLD_MS))
-    const looksWhileHeld = looks.count - startedWaiting
-    fail(new Error('the database is gone'))
+    const { held, waited, waiter, settle, looksWhileHeld } = await waitOnHeldLoad(() => 'loaded by the waiter')
+    settle.reject(new Error('the database is gone'))
     await expect(held).rejects.toThrow('the database is gone')
     expect(await waited).toBe('loaded by the waiter')
     expect(looksWhileHeld).toBeLessThanOrEqual(1 + HOLD_MS / 100)
