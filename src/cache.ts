@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { ALL_TAGS, InvalidationBus } from './bus.js'
 import type { AdapterCache, AdapterLoadOptions, Cache, Clock, InvalidateOptions, ServedOrigin } from './cache-api.js'
 import { withCallerFrames } from './caller-frames.js'
+import { ChangeFeed } from './changes/change-feed.js'
 import { decodeValue, type EntryHeader, encodeEntry, encodeValue } from './codec.js'
 import { parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionError } from './errors.js'
@@ -91,7 +92,9 @@ class TieredCache implements AdapterCache {
   /** Tags whose invalidation has not reached Redis yet; their entries there are not trusted. */
   readonly #pending: PendingInvalidations
   #restarts: RedisRestarts | undefined
+  readonly #changes: ChangeFeed | undefined
   #closed = false
+  #closing: Promise<void> | undefined
   // Tag versions and lock tokens must be unique across processes and restarts:
   // a random id per cache instance, then a counter, costs nothing per call.
   readonly #instanceId = randomBytes(9).toString('base64url')
@@ -108,49 +111,60 @@ class TieredCache implements AdapterCache {
       if (this.#l2 === undefined || this.#bus === undefined) return
       await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
     })
-    if (options.redis === undefined) return
-    const redis = connectRedis(options.redis, options.timeoutMs)
-    this.#redis = redis
-    if (redis.owned) warnWhileUnreachable(redis.client)
-    // Channels are not subject to ioredis keyPrefix; the prefix keeps two apps' buses apart anyway.
-    const channel = `${redis.client.options.keyPrefix ?? ''}${options.prefix}:bus`
-    this.#l2 = new L2(
-      redis,
-      { ...options, channel },
-      {
-        recover: () => this.#pending.replay(),
-        onOpen: () => {
-          this.#counters.values.circuitOpens++
-          publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'open' }))
+    if (options.redis !== undefined) {
+      const redis = connectRedis(options.redis, options.timeoutMs)
+      this.#redis = redis
+      if (redis.owned) warnWhileUnreachable(redis.client)
+      // Channels are not subject to ioredis keyPrefix; the prefix keeps two apps' buses apart anyway.
+      const channel = `${redis.client.options.keyPrefix ?? ''}${options.prefix}:bus`
+      this.#l2 = new L2(
+        redis,
+        { ...options, channel },
+        {
+          recover: () => this.#pending.replay(),
+          onOpen: () => {
+            this.#counters.values.circuitOpens++
+            publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'open' }))
+          },
+          onClose: () => {
+            // Invalidations from other instances may have been lost while Redis was away.
+            this.#clock.invalidateAll()
+            publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'closed' }))
+          },
         },
-        onClose: () => {
-          // Invalidations from other instances may have been lost while Redis was away.
-          this.#clock.invalidateAll()
-          publish(CHANNELS.circuit, () => ({ prefix: options.prefix, state: 'closed' }))
-        },
-      },
-    )
-    this.#bus = new InvalidationBus(redis.client, channel, this.#instanceId, {
-      onInvalidate: (tags) => {
-        this.#counters.values.invalidationsReceived++
-        if (tags === undefined) this.#clock.invalidateAll()
-        else this.#clock.invalidate(tags)
-        publish(CHANNELS.invalidate, () => ({ prefix: options.prefix, tags, origin: 'remote' }))
-      },
-      onResubscribed: () => {
-        this.#clock.invalidateAll()
-        publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'live' }))
-      },
-      onDisconnected: () => publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'down' })),
-    })
-    if (!redis.isCluster) {
-      this.#restarts = new RedisRestarts(
-        redis.client,
-        () => this.#clock.invalidateAll(),
-        (error) => this.#redisError(error),
       )
+      this.#bus = new InvalidationBus(redis.client, channel, this.#instanceId, {
+        onInvalidate: (tags) => {
+          this.#counters.values.invalidationsReceived++
+          if (tags === undefined) this.#clock.invalidateAll()
+          else this.#clock.invalidate(tags)
+          publish(CHANNELS.invalidate, () => ({ prefix: options.prefix, tags, origin: 'remote' }))
+        },
+        onResubscribed: () => {
+          this.#clock.invalidateAll()
+          publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'live' }))
+        },
+        onDisconnected: () => publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'down' })),
+      })
+      if (!redis.isCluster) {
+        this.#restarts = new RedisRestarts(
+          redis.client,
+          () => this.#clock.invalidateAll(),
+          (error) => this.#redisError(error),
+        )
+      }
+      redis.client.on('ready', this.#onRedisReady)
     }
-    redis.client.on('ready', this.#onRedisReady)
+    if (options.changes !== undefined) {
+      this.#changes = new ChangeFeed(options.changes, {
+        prefix: options.prefix,
+        redis: this.#redis,
+        timeoutMs: options.timeoutMs,
+        invalidate: (tags) => this.#invalidate(tags),
+        invalidateAll: () => this.#invalidate([ALL_TAGS]),
+        settled: () => this.#pending.size === 0,
+      })
+    }
   }
 
   async getOrLoad<T>(
@@ -277,11 +291,29 @@ class TieredCache implements AdapterCache {
       bus: this.#bus === undefined ? 'none' : this.#bus.live ? 'live' : 'down',
       l1Entries: this.#l1?.size ?? 0,
       l1Bytes: this.#l1?.bytes ?? 0,
+      changes: this.#changes?.stats(),
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    // The cache's sockets never hold the process (see releaseProcessHold); while it closes, this
+    // does, so the caller's code after `await close()` runs even when nothing else is left.
+    const hold = setInterval(() => undefined, 60_000)
+    try {
+      await this.#closeEverything()
+    } finally {
+      clearInterval(hold)
+    }
+  }
+
+  async #closeEverything(): Promise<void> {
+    // First, while the cache still takes its invalidations: the lease passes to a standby.
+    await this.#changes?.stop()
     this.#closed = true
     this.#pending.stop()
     this.#socketReads.stop()

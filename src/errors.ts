@@ -10,6 +10,7 @@ export type OrmCacheErrorCode =
   | 'E_REDIS_UNAVAILABLE'
   | 'E_SCHEMA_PARSE'
   | 'E_UNSUPPORTED_ORM'
+  | 'E_CHANGE_STREAM'
 
 /** Every error ormcache throws or reports is one of these; `code` tells which. */
 export class OrmCacheError extends Error {
@@ -96,6 +97,19 @@ export class UnsupportedOrmError extends OrmCacheError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('E_UNSUPPORTED_ORM', `ormcache: ${message}`, options)
     this.name = 'UnsupportedOrmError'
+  }
+}
+
+/**
+ * The database's change stream (option `changes`) cannot run: the server is not set up for it,
+ * the user lacks a right, or a package is missing; the message names what to change. Never thrown
+ * at you: the cache carries on, retrying, and reports it as `stats().changes.error`, on
+ * `ormcache:changes` and in one process warning (`ORMCACHE_CHANGE_STREAM`).
+ */
+export class ChangeStreamError extends OrmCacheError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_CHANGE_STREAM', `ormcache: ${message}`, options)
+    this.name = 'ChangeStreamError'
   }
 }
 

@@ -30,6 +30,12 @@ export const CHANNELS = {
    * and falls back to coarser rules for that client: writes invalidate more, reads hit less.
    */
   schemaFallback: channel('ormcache:schema-fallback'),
+  /**
+   * `{ prefix, state, gap?, error? }` — the database change stream (option `changes`) of this
+   * instance: `state` as in `stats().changes.state`; `gap: true` when it started streaming and
+   * invalidated everything for what it may have missed; `error` (a `ChangeStreamError`) when it failed.
+   */
+  changes: channel('ormcache:changes'),
 } as const
 
 /** Builds the message only when someone listens: hits stay allocation-free otherwise. */

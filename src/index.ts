@@ -1,7 +1,10 @@
 export { type Cache, createCache, type GetOrLoadOptions, type InvalidateOptions } from './cache.js'
+export type { ChangeStreamStats } from './changes/change-feed.js'
+export type { ChangeStreamOptions } from './changes/options.js'
 export type { Duration } from './duration.js'
 export {
   CacheClosedError,
+  ChangeStreamError,
   InvalidOptionError,
   InvalidUsageError,
   OrmCacheError,

@@ -1,4 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { type ChangeStreamOptions, type ResolvedChanges, resolveChanges } from './changes/options.js'
 import { type Duration, parseDuration } from './duration.js'
 import { InvalidOptionError } from './errors.js'
 
@@ -83,6 +84,13 @@ export interface CacheOptions {
    * @default '1d'
    */
   tagTtl?: Duration
+  /**
+   * Follow the database's own change stream, so writes made outside this app (another service, a
+   * script, psql, a trigger, a cascade) invalidate the cache too, within the stream's lag: a
+   * `postgres://` URL (a role with `REPLICATION`, on a server with `wal_level = logical`), or
+   * `{ url, publication }`. One instance per prefix follows it; the others stand by.
+   */
+  changes?: string | ChangeStreamOptions
 }
 
 export interface ResolvedOptions {
@@ -97,6 +105,7 @@ export interface ResolvedOptions {
   readonly maxEntryBytes: number
   readonly timeoutMs: number
   readonly tagTtlMs: number
+  readonly changes: ResolvedChanges | undefined
 }
 
 /** The `prefix` when none is given. */
@@ -113,6 +122,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxEntryBytes',
   'timeout',
   'tagTtl',
+  'changes',
 ])
 const KNOWN_L1_OPTIONS = new Set<string>(['maxBytes', 'ttl'])
 const KNOWN_LOCK_OPTIONS = new Set<string>(['ttl', 'wait'])
@@ -143,6 +153,7 @@ export function resolveOptions(options: CacheOptions = {}, adapterOptions: reado
     maxEntryBytes: positiveInteger(options.maxEntryBytes ?? 1_048_576, 'maxEntryBytes'),
     timeoutMs: parseDuration(options.timeout ?? '250ms', 'timeout', 1),
     tagTtlMs,
+    changes: resolveChanges(options.changes),
   }
 }
 

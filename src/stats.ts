@@ -1,3 +1,5 @@
+import type { ChangeStreamStats } from './changes/change-feed.js'
+
 /** Counters since the cache was created. Read with `cache.stats()`; each call returns a snapshot. */
 export interface CacheStats {
   /** Served from this process's memory. */
@@ -47,9 +49,14 @@ export interface CacheStats {
   /** Entries held in L1 and their measured size. */
   l1Entries: number
   l1Bytes: number
+  /** The database change stream, when the `changes` option is set. */
+  changes: ChangeStreamStats | undefined
 }
 
-export type CounterName = Exclude<keyof CacheStats, 'pendingInvalidations' | 'redis' | 'bus' | 'l1Entries' | 'l1Bytes'>
+export type CounterName = Exclude<
+  keyof CacheStats,
+  'pendingInvalidations' | 'redis' | 'bus' | 'l1Entries' | 'l1Bytes' | 'changes'
+>
 
 export class Counters {
   readonly values: Record<CounterName, number> = {

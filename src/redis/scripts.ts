@@ -11,6 +11,8 @@
  *   p:bus            pub/sub channel of invalidations (JSON: sender id and tags)
  *   p:bus:fill:<key> pub/sub channel, empty messages: the key's fill lock has gone (an entry
  *                    stored over it, or released), so instances waiting on it look now
+ *   p:changes:<db>   the lease of the instance consuming database <db>'s change stream (its
+ *                    random id, with a PX its holder renews); the others stand by
  *   {p}:t:<tag>      a tag's current version: a unique id, replaced on every invalidation.
  *                    All tags of a prefix share one cluster slot, through the `{p}` hash tag,
  *                    so one script can read or replace any set of them.
@@ -182,6 +184,18 @@ return 0
 `
 
 /**
+ * RENEW — extends a lease (the change stream consumer's) only if it still holds our value.
+ * KEYS[1] lease; ARGV[1] its value, ARGV[2] new TTL in ms. Returns 1 if renewed, 0 if lost.
+ */
+export const RENEW_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`
+
+/**
  * Every script, under the command name `defineCommand` gives it, with the type of its reply: the
  * one table the client's command types are derived from (see ScriptCommands).
  */
@@ -192,4 +206,5 @@ export const SCRIPTS = {
   ormcacheMatchV2: { lua: MATCH_SCRIPT, reply: 0 as number },
   ormcacheInvalidateV1: { lua: INVALIDATE_SCRIPT, reply: 0 as number },
   ormcacheUnlockV2: { lua: UNLOCK_SCRIPT, reply: 0 as number },
+  ormcacheRenewV1: { lua: RENEW_SCRIPT, reply: 0 as number },
 } as const

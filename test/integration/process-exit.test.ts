@@ -19,7 +19,7 @@ afterEach(async () => {
 })
 
 /** Runs the script without an IPC channel (which would keep it alive) and resolves once it has exited. */
-async function runToExit(config: { redisUrl: string; appClient?: boolean }) {
+async function runToExit(config: { redisUrl: string; appClient?: boolean; close?: boolean }) {
   const prefix = uniquePrefix('process-exit')
   prefixes.push(prefix)
   const child = spawn(process.execPath, [SCRIPT, JSON.stringify({ ...config, prefix })], {
@@ -75,4 +75,10 @@ describe('a process that used the cache and never closed it exits by itself', ()
     expect(code).toBe(0)
     expect(output).toEqual({ loaded: 'loaded', hit: 'loaded', redis: 'up' })
   })
+})
+
+test('a script that awaits close() goes on after it: closing holds the process until it is done', async () => {
+  const { code, output } = await runToExit({ redisUrl: await redisUrl(), close: true })
+  expect(code).toBe(0)
+  expect(output).toEqual({ loaded: 'loaded', hit: 'loaded', redis: 'up' })
 })

@@ -119,6 +119,7 @@ function hasStableErrorCodes() {
     | 'E_REDIS_UNAVAILABLE'
     | 'E_SCHEMA_PARSE'
     | 'E_UNSUPPORTED_ORM'
+    | 'E_CHANGE_STREAM'
   >()
   // The adapters' entries export their factories and types; errors come from the root entry.
   expectTypeOf<typeof PrismaEntry>().toHaveProperty('prismaCache')

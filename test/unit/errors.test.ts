@@ -10,6 +10,7 @@ import * as ormcache from '../../src/index.js'
 import {
   type Cache,
   CacheClosedError,
+  ChangeStreamError,
   createCache,
   InvalidOptionError,
   InvalidUsageError,
@@ -31,6 +32,7 @@ const INSTANCES: Record<string, OrmCacheError> = {
   RedisUnavailableError: new RedisUnavailableError('no answer within 250 ms'),
   SchemaParseError: new SchemaParseError('unbalanced braces'),
   UnsupportedOrmError: new UnsupportedOrmError('needs Prisma 7'),
+  ChangeStreamError: new ChangeStreamError("PostgreSQL's wal_level is 'replica'"),
 }
 
 // The published codes: a test that fails when one changes, since users branch on them.
@@ -42,6 +44,7 @@ const CODES: Record<string, OrmCacheErrorCode> = {
   RedisUnavailableError: 'E_REDIS_UNAVAILABLE',
   SchemaParseError: 'E_SCHEMA_PARSE',
   UnsupportedOrmError: 'E_UNSUPPORTED_ORM',
+  ChangeStreamError: 'E_CHANGE_STREAM',
 }
 
 describe('the exported error classes', () => {
