@@ -49,6 +49,8 @@ const LEASE_TTL_MS = 3_000
 const LEASE_RENEW_MS = 1_000
 const LEASE_POLL_MS = 1_000
 const FIRST_RETRY_MS = 1_000
+/** Warnings given in this process: a server that stays misconfigured must not flood the log at every retry or instance. */
+const warned = new Set<string>()
 const MAX_RETRY_MS = 30_000
 
 export class ChangeFeed implements TransactionSink {
@@ -63,7 +65,6 @@ export class ChangeFeed implements TransactionSink {
     unpublishedTables: [],
     error: undefined,
   }
-  readonly #warned = new Set<string>()
   #stream: PostgresStream | undefined
   #stopped = false
   #wake: (() => void) | undefined
@@ -210,10 +211,9 @@ export class ChangeFeed implements TransactionSink {
     publish(CHANNELS.changes, () => ({ prefix: this.#host.prefix, state, ...detail }))
   }
 
-  /** Once per distinct message: a server that stays misconfigured must not flood the log at every retry. */
   #warn(message: string): void {
-    if (this.#warned.has(message)) return
-    this.#warned.add(message)
+    if (warned.has(message)) return
+    warned.add(message)
     process.emitWarning(message, { code: 'ORMCACHE_CHANGE_STREAM' })
   }
 

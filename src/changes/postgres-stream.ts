@@ -290,7 +290,8 @@ const TABLES_SQL = `
     ), '{}') as "primaryKey"
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.relkind in ('r', 'p') and not c.relispartition
-    and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'`
+    and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+  order by n.nspname, c.relname`
 
 async function managePublication(client: PgClient, publication: string, tables: readonly TableRow[]): Promise<void> {
   const name = quoteIdentifier(publication)

@@ -52,6 +52,18 @@ describe('options are validated at construction', () => {
     rejects({ redis: nodeRedis as never }, 'redis')
     expect(() => createCache({ redis: nodeRedis as never })).toThrow(/node-redis/)
   })
+  test('changes: a PostgreSQL URL, or { url, publication }; what cannot stream fails here, naming why', () => {
+    rejects({ changes: 42 }, 'changes')
+    rejects({ changes: 'localhost:5432/app' }, 'changes')
+    rejects({ changes: { url: 7 } }, 'changes.url')
+    rejects({ changes: { url: 'postgres://db/app', slot: 'x' } }, 'changes.slot')
+    rejects({ changes: { url: 'postgres://db/app', publication: '' } }, 'changes.publication')
+    expect(() => createCache({ changes: 'file:./dev.db' })).toThrow(/SQLite has no change stream/)
+    expect(() => createCache({ changes: 'mysql://root@db/app' })).toThrow(/binlogs is not available yet/)
+    // The URL may hold a password: it is never repeated in the message.
+    expect(() => createCache({ changes: 'postgres://user:s3cret@db:99999/app' })).toThrow(/a malformed URL/)
+    expect(() => createCache({ changes: 'postgres://user:s3cret@db:99999/app' })).not.toThrow(/s3cret/)
+  })
   test('a misspelt option is named rather than ignored', () => {
     rejects({ tll: '5s' }, 'tll')
   })
