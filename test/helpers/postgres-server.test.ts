@@ -9,8 +9,8 @@ import pg from 'pg'
 import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
 import { TYPESCRIPT_EXEC_ARGV, TYPESCRIPT_WORKER_START_MS } from '../fixtures/typescript-workers.js'
 import { until, withDeadline } from '../fixtures/wait.js'
-import { disposeAfterTest } from './lifecycle.js'
-import { type PostgresServer, startPostgres, usePostgresServer } from './postgres-server.js'
+import { disposeAfterTest, useResource } from './lifecycle.js'
+import { type PostgresServer, startPostgres } from './postgres-server.js'
 
 interface StartedServer {
   dataDir: string
@@ -26,8 +26,8 @@ async function remember(server: PostgresServer): Promise<string> {
   return dataDir
 }
 
-describe('usePostgresServer', () => {
-  const server = usePostgresServer({ settings: { work_mem: '7MB' } })
+describe('a server started for a block of tests', () => {
+  const server = useResource(() => startPostgres({ settings: { work_mem: '7MB' } }))
 
   test('serves logical decoding, which the shared server on 5432 cannot', async () => {
     await remember(server())

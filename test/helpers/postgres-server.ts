@@ -3,6 +3,8 @@
 // database to kill and restart. Each is a fresh initdb with its own port and
 // temp dir, runs without fsync, and dies with the test process however that
 // process ends. Linux only: a server's processes are found through /proc.
+// Free of vitest, so the benchmarks start one too; tests tie it to their hooks
+// with `useResource(() => startPostgres())`.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import {
   chownSync,
@@ -20,7 +22,6 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { until, withDeadline } from '../fixtures/wait.js'
-import { useResource } from './lifecycle.js'
 
 const BIN_DIR = '/usr/lib/postgresql/15/bin'
 const HOST = '127.0.0.1'
@@ -102,11 +103,6 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     await server.stop()
     throw error
   }
-}
-
-/** At file or `describe` level: a server for the block's tests, stopped in `afterAll`. */
-export function usePostgresServer(options: PostgresServerOptions = {}): () => PostgresServer {
-  return useResource(() => startPostgres(options))
 }
 
 // Removes a server's dir, and first the shared memory segment of a postmaster

@@ -5,6 +5,7 @@
 
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { Redis } from 'ioredis'
 import pg from 'pg'
@@ -13,12 +14,14 @@ import { prismaCache } from '../../adapters/prisma/index.js'
 import { createCache } from '../../src/index.js'
 import { PrismaClient } from '../adapters/prisma/generated/client.js'
 import { TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
-import { until } from '../fixtures/wait.js'
-import { usePostgresServer } from '../helpers/postgres-server.js'
+import { forkWatched, until } from '../fixtures/wait.js'
+import { useResource } from '../helpers/lifecycle.js'
+import { startPostgres } from '../helpers/postgres-server.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
 
-const server = usePostgresServer()
+const server = useResource(() => startPostgres())
+const CONSUMER_SCRIPT = fileURLToPath(new URL('../fixtures/change-consumer.mjs', import.meta.url))
 const SCHEMA_SQL = readFileSync(new URL('../adapters/prisma/schema.sql', import.meta.url), 'utf8')
 /** Far above the stream's lag here (milliseconds): a write that never arrives fails at this deadline. */
 const FRESH_WITHIN_MS = 10_000
@@ -211,6 +214,33 @@ describe('one consumer at a time', () => {
     await cachedEverywhere([pair.standby], userName(1))
     await sql.query(`UPDATE "User" SET "name" = 'after' WHERE "id" = 1`)
     await freshEverywhere([pair.standby], userName(1), { name: 'after' })
+  })
+
+  test("the consumer's process killed (SIGKILL): the standby takes over when its lease runs out, and invalidates what was written meanwhile", async () => {
+    const prefix = uniquePrefix('changes-kill')
+    prefixes.push(prefix)
+    const consumer = forkWatched('the consuming instance', CONSUMER_SCRIPT, [
+      JSON.stringify({ redisUrl: redisUrlValue, prefix, databaseUrl }),
+    ])
+    try {
+      await consumer.nextMessage('the consuming instance to stream', 30_000)
+      const standby = instance(prefix)
+      await until(() => standby.$cache.stats().changes?.state === 'standby', 'the standby', 15_000)
+      await until(() => standby.$cache.stats().bus === 'live', 'the bus')
+      const received = standby.$cache.stats().invalidationsReceived
+      await sql.query(`INSERT INTO "User" ("email", "name") VALUES ('ada@example.com', 'Ada')`)
+      await until(() => standby.$cache.stats().invalidationsReceived > received, 'the insert to be invalidated')
+      await cachedEverywhere([standby], userName(1))
+      consumer.process.kill('SIGKILL')
+      await sql.query(`UPDATE "User" SET "name" = 'while nobody streams' WHERE "id" = 1`)
+      await until(() => standby.$cache.stats().changes?.state === 'streaming', 'the standby to take over', 15_000)
+      await freshEverywhere([standby], userName(1), { name: 'while nobody streams' })
+      await cachedEverywhere([standby], userName(1))
+      await sql.query(`UPDATE "User" SET "name" = 'after the takeover' WHERE "id" = 1`)
+      await freshEverywhere([standby], userName(1), { name: 'after the takeover' })
+    } finally {
+      consumer.process.kill('SIGKILL')
+    }
   })
 
   test('no slot is left behind: each consumer uses a temporary slot that goes with its connection', async () => {
