@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { type DatabaseKind, openDatabase } from './fixtures/database.js'
 import { createRun, formatTables, renderSvg, writeJson } from './harness.js'
 import { busDelayScenario } from './scenarios/bus-delay.js'
+import { changesDelayScenario } from './scenarios/changes-delay.js'
 import { engineScenario } from './scenarios/engine.js'
 import { memoryScenario } from './scenarios/memory.js'
 import { mixedScenario } from './scenarios/mixed.js'
@@ -51,7 +52,7 @@ const cacheRuns = quick ? 2 * orms.length : orms.length === 2 ? 8 : orm === 'pri
 const stampedeRows = withRedis === undefined ? 0 : 2 * cacheRuns
 const run = createRun(
   quick,
-  (withRedis === undefined ? 2 : 13) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
+  (withRedis === undefined ? 2 : 16) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
   redisCpuUs,
 )
 await engineScenario(run, withRedis)
@@ -77,6 +78,7 @@ try {
     await attempt('writes', () => writesScenario(run, database, withRedis, orms))
     await attempt('stampede', () => stampedeScenario(run, database, withRedis, orms))
     await attempt('mixed', () => mixedScenario(run, database, withRedis, orms))
+    await attempt('change stream', () => changesDelayScenario(run, withRedis))
   }
 } finally {
   await database.close()

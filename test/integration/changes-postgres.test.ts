@@ -9,8 +9,10 @@ import { fileURLToPath } from 'node:url'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { Redis } from 'ioredis'
 import pg from 'pg'
+import * as typeorm from 'typeorm'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { prismaCache } from '../../adapters/prisma/index.js'
+import { cacheOf, withCache } from '../../adapters/typeorm/index.js'
 import { createCache } from '../../src/index.js'
 import { PrismaClient } from '../adapters/prisma/generated/client.js'
 import { TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
@@ -25,6 +27,16 @@ const CONSUMER_SCRIPT = fileURLToPath(new URL('../fixtures/change-consumer.mjs',
 const SCHEMA_SQL = readFileSync(new URL('../adapters/prisma/schema.sql', import.meta.url), 'utf8')
 /** Far above the stream's lag here (milliseconds): a write that never arrives fails at this deadline. */
 const FRESH_WITHIN_MS = 10_000
+
+const UserEntity = new typeorm.EntitySchema<{ id: number; email: string; name: string | null }>({
+  name: 'User',
+  tableName: 'User',
+  columns: {
+    id: { type: Number, primary: true, generated: true },
+    email: { type: String },
+    name: { type: String, nullable: true },
+  },
+})
 
 let databaseUrl: string
 let sql: pg.Client
@@ -197,6 +209,45 @@ describe('writes made outside the app reach every instance', () => {
     await pair.write(`INSERT INTO "Tag" ("name") VALUES ('marker')`)
     expect(pair.streaming.$cache.stats().changes?.transactions).toBe(before + 1)
     await cachedEverywhere(pair.both, userName(1))
+  })
+})
+
+describe('Prisma and TypeORM apps on one database', () => {
+  test('each with changes set: one follows the stream, and an outside write reaches both', async () => {
+    const prefix = uniquePrefix('changes-typeorm')
+    prefixes.push(prefix)
+    const prisma = instance(prefix)
+    await until(() => prisma.$cache.stats().changes?.state === 'streaming', 'the Prisma app to stream', 15_000)
+    const dataSource = await new typeorm.DataSource(
+      withCache(
+        { type: 'postgres', url: databaseUrl, entities: [UserEntity], poolSize: 2 },
+        { redis: redisUrlValue, prefix, timeout: TEST_REDIS_TIMEOUT, changes: databaseUrl },
+      ),
+    ).initialize()
+    clients.push({ $disconnect: () => dataSource.destroy() })
+    const typeormCache = cacheOf(dataSource)
+    await until(() => typeormCache.stats().changes?.state === 'standby', 'the TypeORM app to stand by', 15_000)
+    await until(() => typeormCache.stats().bus === 'live' && prisma.$cache.stats().bus === 'live', 'both buses')
+    const users = dataSource.getRepository(UserEntity)
+    const received = typeormCache.stats().invalidationsReceived
+    await sql.query(`INSERT INTO "User" ("email", "name") VALUES ('ada@example.com', 'Ada')`)
+    await until(() => typeormCache.stats().invalidationsReceived > received, 'the insert to reach the TypeORM app')
+    expect(await users.findOneBy({ id: 1 })).toMatchObject({ name: 'Ada' })
+    const hits = typeormCache.stats().l1Hits
+    expect(await users.findOneBy({ id: 1 })).toMatchObject({ name: 'Ada' })
+    expect(typeormCache.stats().l1Hits).toBe(hits + 1)
+    await cachedEverywhere([prisma], userName(1))
+    await sql.query(`UPDATE "User" SET "name" = 'Ada Lovelace' WHERE "id" = 1`)
+    await freshEverywhere([prisma], userName(1), { name: 'Ada Lovelace' })
+    let last: unknown
+    await until(
+      async () => {
+        last = await users.findOneBy({ id: 1 })
+        return (last as { name?: string } | null)?.name === 'Ada Lovelace'
+      },
+      () => `the TypeORM app to read the update; it read ${JSON.stringify(last)}`,
+      FRESH_WITHIN_MS,
+    )
   })
 })
 
