@@ -8,9 +8,11 @@ import { ChangeStreamError } from '../errors.js'
 import { CHANNELS, publish } from '../events.js'
 import { hashArgs } from '../keys.js'
 import type { RedisConnection } from '../redis/connection.js'
+import { BinlogStream } from './binlog-stream.js'
 import { ConsumerLease } from './consumer-lease.js'
 import type { ResolvedChanges } from './options.js'
-import { PostgresStream, type TransactionSink } from './postgres-stream.js'
+import { PostgresStream } from './postgres-stream.js'
+import type { ChangeSession, TransactionSink } from './session.js'
 import type { TransactionTags } from './transaction-tags.js'
 
 /** The change stream as `stats().changes` shows it. */
@@ -65,7 +67,7 @@ export class ChangeFeed implements TransactionSink {
     unpublishedTables: [],
     error: undefined,
   }
-  #stream: PostgresStream | undefined
+  #stream: ChangeSession | undefined
   #stopped = false
   #wake: (() => void) | undefined
   readonly #running: Promise<void>
@@ -127,7 +129,10 @@ export class ChangeFeed implements TransactionSink {
       }
       this.#setState('starting')
       try {
-        this.#stream = await PostgresStream.start(this.#settings, this)
+        this.#stream =
+          this.#settings.kind === 'postgres'
+            ? await PostgresStream.start(this.#settings, this)
+            : await BinlogStream.start(this.#settings, this)
       } catch (error) {
         await this.#fail(error)
         await this.#sleep(retryMs)
@@ -182,7 +187,7 @@ export class ChangeFeed implements TransactionSink {
     }
   }
 
-  #renewWhileStreaming(stream: PostgresStream): NodeJS.Timeout {
+  #renewWhileStreaming(stream: ChangeSession): NodeJS.Timeout {
     const timer = setInterval(() => {
       this.#lease?.renew().then(
         (held) => {

@@ -1,17 +1,21 @@
 import { InvalidOptionError } from '../errors.js'
 
 export interface ChangeStreamOptions {
-  /** The database whose committed changes invalidate the cache: a `postgres://` or `postgresql://` URL. */
+  /**
+   * The database whose committed changes invalidate the cache: a `postgres://` or `postgresql://`
+   * URL (logical replication), or a `mysql://` or `mariadb://` URL with its database (the binlog).
+   */
   url: string
   /**
-   * A publication the app manages (create it as the tables' owner, `FOR TABLE …` or `FOR ALL TABLES`).
-   * By default ormcache creates the publication `ormcache` and, each time a consumer starts, sets
-   * it to every table PostgreSQL can stream changes of.
+   * PostgreSQL: a publication the app manages (create it as the tables' owner, `FOR TABLE …` or
+   * `FOR ALL TABLES`). By default ormcache creates the publication `ormcache` and, each time a
+   * consumer starts, sets it to every table PostgreSQL can stream changes of.
    */
   publication?: string
 }
 
 export interface ResolvedChanges {
+  readonly kind: 'postgres' | 'mysql'
   readonly url: string
   /** Host, port and database, no credentials: names the stream's consumer lease. */
   readonly database: string
@@ -28,45 +32,72 @@ export function resolveChanges(changes: unknown): ResolvedChanges | undefined {
   const options: Partial<ChangeStreamOptions> =
     typeof changes === 'string' ? { url: changes } : (changes as Partial<ChangeStreamOptions>)
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidOptionError('changes', 'a postgres:// URL or { url, publication }', changes)
+    throw new InvalidOptionError('changes', 'a postgres:// or mysql:// URL, or { url, publication }', changes)
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new InvalidOptionError(`changes.${key}`, `one of ${[...KNOWN].join(', ')}`, key)
   }
   const option = typeof changes === 'string' ? 'changes' : 'changes.url'
-  if (typeof options.url !== 'string') throw new InvalidOptionError(option, 'a postgres:// URL', options.url)
-  const url = parseUrl(options.url, option)
+  if (typeof options.url !== 'string')
+    throw new InvalidOptionError(option, 'a postgres:// or mysql:// URL', options.url)
+  const { kind, url } = parseUrl(options.url, option)
   const publication = options.publication ?? DEFAULT_PUBLICATION
   if (typeof publication !== 'string' || publication.length === 0 || publication.length > 63) {
     throw new InvalidOptionError('changes.publication', 'a publication name (1 to 63 characters)', publication)
   }
+  if (kind === 'mysql' && options.publication !== undefined) {
+    throw new InvalidOptionError(
+      'changes.publication',
+      'absent for MySQL and MariaDB, which have no publications',
+      publication,
+    )
+  }
+  const database = decodeURIComponent(url.pathname.slice(1))
+  if (kind === 'mysql' && database === '') {
+    // A binlog holds every database of the server: the URL says which one the app's tables are in.
+    throw new InvalidOptionError(
+      option,
+      'a mysql:// URL naming its database (mysql://user@host:3306/app)',
+      'a URL without a database',
+    )
+  }
   return {
+    kind,
     url: options.url,
-    database: `${url.hostname}:${url.port || '5432'}/${decodeURIComponent(url.pathname.slice(1)) || 'postgres'}`,
+    database: `${url.hostname}:${url.port || (kind === 'postgres' ? '5432' : '3306')}/${database || 'postgres'}`,
     publication,
     managedPublication: options.publication === undefined,
   }
 }
 
-function parseUrl(value: string, option: string): URL {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1]?.toLowerCase()
+const KINDS: Readonly<Record<string, ResolvedChanges['kind']>> = {
+  postgres: 'postgres',
+  postgresql: 'postgres',
+  mysql: 'mysql',
+  mariadb: 'mysql',
+}
+
+function parseUrl(value: string, option: string): { kind: ResolvedChanges['kind']; url: URL } {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1]?.toLowerCase() ?? ''
   if (scheme === 'file' || scheme === 'sqlite') {
-    throw new InvalidOptionError(option, 'a postgres:// URL: SQLite has no change stream to follow', 'a SQLite URL')
-  }
-  if (scheme === 'mysql' || scheme === 'mariadb') {
     throw new InvalidOptionError(
       option,
-      'a postgres:// URL: following MySQL and MariaDB binlogs is not available yet',
-      `a ${scheme}:// URL`,
+      'a postgres:// or mysql:// URL: SQLite has no change stream to follow',
+      'a SQLite URL',
     )
   }
-  if (scheme !== 'postgres' && scheme !== 'postgresql') {
-    throw new InvalidOptionError(option, 'a postgres:// or postgresql:// URL', 'another kind of URL')
+  const kind = KINDS[scheme]
+  if (kind === undefined) {
+    throw new InvalidOptionError(
+      option,
+      'a postgres://, postgresql://, mysql:// or mariadb:// URL',
+      'another kind of URL',
+    )
   }
   try {
-    return new URL(value)
+    return { kind, url: new URL(value) }
   } catch {
     // Not shown: it may hold a password.
-    throw new InvalidOptionError(option, 'a well-formed postgres:// URL', 'a malformed URL')
+    throw new InvalidOptionError(option, `a well-formed ${scheme}:// URL`, 'a malformed URL')
   }
 }

@@ -4,16 +4,14 @@
 // https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
 
 import { compareColumnNames, normalizeKey } from '../table-tags.js'
+import type { TableChange } from './transaction-tags.js'
 
 /** What one message of the stream means for the cache. */
 export type StreamChange =
+  | TableChange
   | { readonly kind: 'begin' }
   /** `endLsn`: the position to confirm once this transaction's invalidations are in Redis; `committedAt`: ms since 1970. */
   | { readonly kind: 'commit'; readonly endLsn: bigint; readonly committedAt: number }
-  /** `key`: the row's primary key values, normalized, in the order of the sorted column names; `undefined` when it cannot be told. */
-  | { readonly kind: 'row'; readonly table: string; readonly key: readonly string[] | undefined }
-  /** Every row of these tables may have changed (a truncate, a table altered or renamed). */
-  | { readonly kind: 'tables'; readonly tables: readonly string[] }
   /** Nothing the cache needs (a type, an origin, a logical message). */
   | { readonly kind: 'none' }
 

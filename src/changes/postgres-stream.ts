@@ -4,7 +4,9 @@
 // to the consumer, confirming its position only once the consumer says Redis has its invalidations.
 import { randomBytes } from 'node:crypto'
 import { ChangeStreamError } from '../errors.js'
+import type { ResolvedChanges } from './options.js'
 import { PgoutputDecoder, type PrimaryKeys } from './pgoutput.js'
+import type { ChangeSession, TransactionSink } from './session.js'
 import { TransactionTags } from './transaction-tags.js'
 
 /** The part of `pg` this module uses, so its types stay out of ormcache's. */
@@ -23,22 +25,6 @@ interface PgClient {
 
 type PgClientConstructor = new (config: Record<string, unknown>) => PgClient
 
-export interface PostgresStreamSettings {
-  readonly url: string
-  /** The publication to stream: ormcache's own (created and kept current) unless the app names one it manages. */
-  readonly publication: string
-  readonly managedPublication: boolean
-}
-
-export interface TransactionSink {
-  /** Invalidates a committed transaction's tags, here and (when it can) in Redis and on the bus. */
-  commit(tags: TransactionTags, committedAt: number): Promise<void>
-  /** True when Redis holds every invalidation made so far: only then is a position confirmed. */
-  settled(): boolean
-  /** Tables left out of the publication because PostgreSQL could not stream their updates. */
-  unpublished(tables: readonly string[]): void
-}
-
 // Messages buffered beyond this pause the socket until the consumer catches up: a huge
 // transaction streams at the pace Redis takes its invalidations, in bounded memory.
 const HIGH_WATER = 1_000
@@ -48,7 +34,7 @@ const STATUS_INTERVAL_MS = 10_000
 const POSTGRES_EPOCH_US = 946_684_800_000_000n
 
 /** A stream that has started: `ended` settles when it stops, with the error that stopped it if any. */
-export class PostgresStream {
+export class PostgresStream implements ChangeSession {
   readonly ended: Promise<Error | undefined>
   readonly #client: PgClient
   readonly #sink: TransactionSink
@@ -76,7 +62,7 @@ export class PostgresStream {
    * Connects, prepares the publication and a temporary slot, and resolves once the server streams:
    * from then on every transaction committed after the slot was made reaches `sink`.
    */
-  static async start(settings: PostgresStreamSettings, sink: TransactionSink): Promise<PostgresStream> {
+  static async start(settings: ResolvedChanges, sink: TransactionSink): Promise<PostgresStream> {
     const Client = await loadPg()
     const primaryKeys = await prepare(Client, settings, sink)
     const client = new Client({
@@ -241,7 +227,7 @@ interface TableRow {
  * key and the default replica identity) stay out: publishing them would make their UPDATEs and
  * DELETEs fail in the app.
  */
-async function prepare(Client: PgClientConstructor, settings: PostgresStreamSettings, sink: TransactionSink) {
+async function prepare(Client: PgClientConstructor, settings: ResolvedChanges, sink: TransactionSink) {
   const client = new Client({ connectionString: settings.url, application_name: 'ormcache-changes' })
   client.on('error', () => undefined)
   try {

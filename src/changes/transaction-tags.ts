@@ -1,5 +1,13 @@
 import { rowTag, tableTag, wholeTableTags } from '../table-tags.js'
-import type { StreamChange } from './pgoutput.js'
+
+/** What a change stream says a transaction changed. */
+export type TableChange =
+  /** `key`: the row's primary key values, normalized, in the order of the sorted column names; `undefined` when it cannot be told. */
+  | { readonly kind: 'row'; readonly table: string; readonly key: readonly string[] | undefined }
+  /** Every row of these tables may have changed (a truncate, a table altered or renamed). */
+  | { readonly kind: 'tables'; readonly tables: readonly string[] }
+  /** Anything may have changed (a statement whose reach cannot be told). */
+  | { readonly kind: 'everything' }
 
 // Bounds on what one transaction may hold before its invalidation coarsens: a backfill of a
 // million rows invalidates its table, not a million row tags, and the consumer's memory stays
@@ -17,13 +25,30 @@ export class TransactionTags {
   readonly #tables = new Map<string, Set<string> | undefined>()
   #everything = false
 
-  add(change: StreamChange): void {
+  /** Adds a change; other messages of a stream (its begin, its commit) are ignored. */
+  add(change: TableChange | { readonly kind: 'begin' | 'commit' | 'none' }): void {
     if (this.#everything) return
     if (change.kind === 'row') {
       if (change.key === undefined) this.#wholeTable(change.table)
       else this.#row(change.table, rowTag(change.table, change.key))
     } else if (change.kind === 'tables') {
       for (const table of change.tables) this.#wholeTable(table)
+    } else if (change.kind === 'everything') {
+      this.#tables.clear()
+      this.#everything = true
+    }
+  }
+
+  /** Adds everything `other` holds: transactions committed one after another, invalidated as one. */
+  absorb(other: TransactionTags): void {
+    if (this.#everything) return
+    if (other.#everything) {
+      this.add({ kind: 'everything' })
+      return
+    }
+    for (const [table, rows] of other.#tables) {
+      if (rows === undefined) this.#wholeTable(table)
+      else for (const tag of rows) this.#row(table, tag)
     }
   }
 

@@ -42,4 +42,27 @@ describe('the tags a committed transaction invalidates', () => {
     expect(tags.empty).toBe(true)
     expect(tags.tags()).toEqual([])
   })
+
+  test('transactions committed one after another, absorbed into one invalidation, keep every tag', () => {
+    const first = new TransactionTags()
+    first.add({ kind: 'row', table: 'users', key: ['1'] })
+    first.add({ kind: 'tables', tables: ['posts'] })
+    const second = new TransactionTags()
+    second.add({ kind: 'row', table: 'users', key: ['2'] })
+    second.add({ kind: 'row', table: 'posts', key: ['3'] })
+    const batch = new TransactionTags()
+    batch.absorb(first)
+    batch.absorb(second)
+    expect(batch.tags()).toEqual([
+      tableTag('users'),
+      rowTag('users', ['1']),
+      rowTag('users', ['2']),
+      tableTag('posts'),
+      rowsTag('posts'),
+    ])
+    const unknowable = new TransactionTags()
+    unknowable.add({ kind: 'everything' })
+    batch.absorb(unknowable)
+    expect(batch.tags()).toBe('all')
+  })
 })
