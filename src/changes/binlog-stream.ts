@@ -39,11 +39,15 @@ interface BinlogEvent {
   /** Row events. */
   readonly tableId?: number
   readonly tableMap?: Record<number, TableMapEntry | undefined>
-  readonly rows?: (Record<string, unknown> | { before: Record<string, unknown>; after: Record<string, unknown> })[]
+  /** A row's image for inserts and deletes; its images before and after for updates. */
+  readonly rows?: readonly (Row | RowUpdate)[]
   /** Query events. */
   readonly query?: string
   readonly schema?: string
 }
+
+type Row = Readonly<Record<string, unknown>>
+type RowUpdate = { readonly before: Row; readonly after: Row }
 
 interface TableMapEntry {
   readonly parentSchema: string
@@ -56,15 +60,33 @@ interface TableMapEntry {
 // its table instead.
 const KEYABLE_COLUMN_TYPE = /^((tiny|small|medium|big)?int|integer|(var)?char|(tiny|medium|long)?text|uuid)\b/i
 
-/** The tables' primary key columns, sorted as row tags order them, by table name lower case. */
-type PrimaryKeys = ReadonlyMap<string, readonly string[]>
+/** What the stream needs to know of the database's tables, by table name lower case. */
+interface Schema {
+  /** Primary key columns, sorted as row tags order them. */
+  readonly primaryKeys: ReadonlyMap<string, readonly string[]>
+  /** Foreign keys that change other tables' rows when a row of this one is deleted or its key updated. */
+  readonly cascades: ReadonlyMap<string, readonly Cascade[]>
+}
+
+/**
+ * A foreign key whose ON DELETE or ON UPDATE action (CASCADE, SET NULL, SET DEFAULT) changes the
+ * referencing table. InnoDB runs those actions inside the storage engine, and the binlog logs
+ * only the statement's own rows: the stream must infer the rest.
+ */
+interface Cascade {
+  readonly child: string
+  readonly onDelete: boolean
+  readonly onUpdate: boolean
+  /** The referenced columns: an update changes the child only when one of these changed. */
+  readonly columns: readonly string[]
+}
 
 export class BinlogStream implements ChangeSession {
   readonly ended: Promise<Error | undefined>
   readonly #zongji: ZongJi
   readonly #sink: TransactionSink
   readonly #database: string
-  readonly #primaryKeys: PrimaryKeys
+  readonly #schema: Schema
   /** The rows of the transaction being read. */
   readonly #open = new TransactionTags()
   /** Committed and not invalidated yet: several commits that arrive while Redis is slow go as one. */
@@ -74,11 +96,11 @@ export class BinlogStream implements ChangeSession {
   #stopping = false
   #resolveEnded!: (error: Error | undefined) => void
 
-  private constructor(zongji: ZongJi, sink: TransactionSink, database: string, primaryKeys: PrimaryKeys) {
+  private constructor(zongji: ZongJi, sink: TransactionSink, database: string, schema: Schema) {
     this.#zongji = zongji
     this.#sink = sink
     this.#database = database
-    this.#primaryKeys = primaryKeys
+    this.#schema = schema
     this.ended = new Promise((resolve) => {
       this.#resolveEnded = resolve
     })
@@ -88,10 +110,10 @@ export class BinlogStream implements ChangeSession {
   static async start(target: ResolvedChanges, sink: TransactionSink): Promise<BinlogStream> {
     const [mysql, ZongJiClass] = await Promise.all([loadMysql(), loadZongJi()])
     const connection = connectionOptions(target.url)
-    const primaryKeys = await prepare(mysql, connection)
+    const schema = await prepare(mysql, connection)
     const database = String(connection.database)
     const zongji = new ZongJiClass(connection)
-    const stream = new BinlogStream(zongji, sink, database, primaryKeys)
+    const stream = new BinlogStream(zongji, sink, database, schema)
     await new Promise<void>((resolve, reject) => {
       zongji.on('ready', () => resolve())
       zongji.on('error', (error) => {
@@ -148,18 +170,40 @@ export class BinlogStream implements ChangeSession {
     const table = event.tableId === undefined ? undefined : event.tableMap?.[event.tableId]
     if (table === undefined || event.rows === undefined) return
     const keyColumns = this.#keyColumns(table)
+    const kind = event.getEventName()
     for (const row of event.rows) {
-      const images = 'before' in row && 'after' in row ? [row.before, row.after] : [row]
+      // By the event, not the row's shape: a table may have columns named `before` and `after`.
+      const images: Row[] = kind === 'updaterows' ? [(row as RowUpdate).before, (row as RowUpdate).after] : [row as Row]
       for (const image of images) {
-        const key = keyColumns === undefined ? undefined : keyOf(image as Record<string, unknown>, keyColumns)
+        const key = keyColumns === undefined ? undefined : keyOf(image, keyColumns)
         this.#open.add({ kind: 'row', table: table.tableName, key })
       }
+      if (kind !== 'writerows') this.#cascade(table.tableName, images)
     }
+  }
+
+  /** The tables a delete or a key update of a row of `table` may change through foreign-key actions, transitively. */
+  #cascade(table: string, images: readonly Row[]): void {
+    const [before, after] = images
+    const reached = new Set<string>()
+    const visit = (parent: string, deleted: boolean) => {
+      for (const cascade of this.#schema.cascades.get(parent.toLowerCase()) ?? []) {
+        const applies = deleted
+          ? cascade.onDelete
+          : cascade.onUpdate && cascade.columns.some((column) => !sameValue(before?.[column], after?.[column]))
+        if (!applies || reached.has(cascade.child)) continue
+        reached.add(cascade.child)
+        // A cascaded delete deletes the child's rows; a cascaded update or SET NULL updates them.
+        visit(cascade.child, deleted && cascade.onDelete)
+      }
+    }
+    visit(table, after === undefined)
+    if (reached.size > 0) this.#open.add({ kind: 'tables', tables: [...reached] })
   }
 
   /** The table's primary key columns when each holds values the ORMs normalize alike; else undefined. */
   #keyColumns(table: TableMapEntry): readonly string[] | undefined {
-    const columns = this.#primaryKeys.get(table.tableName.toLowerCase())
+    const columns = this.#schema.primaryKeys.get(table.tableName.toLowerCase())
     const keyable = (name: string) =>
       table.columnSchemas.some((column) => column.COLUMN_NAME === name && KEYABLE_COLUMN_TYPE.test(column.COLUMN_TYPE))
     return columns?.every(keyable) ? columns : undefined
@@ -213,7 +257,13 @@ export class BinlogStream implements ChangeSession {
   }
 }
 
-function keyOf(row: Record<string, unknown>, columns: readonly string[]): string[] | undefined {
+function sameValue(left: unknown, right: unknown): boolean {
+  if (left instanceof Uint8Array && right instanceof Uint8Array) return Buffer.from(left).equals(right)
+  if (left instanceof Date && right instanceof Date) return left.getTime() === right.getTime()
+  return left === right
+}
+
+function keyOf(row: Row, columns: readonly string[]): string[] | undefined {
   const key: string[] = []
   for (const column of columns) {
     const normalized = normalizeKey(row[column])
@@ -234,8 +284,8 @@ function connectionOptions(url: string): Record<string, unknown> {
   }
 }
 
-/** Checks the server logs rows in its binlog, and reads the primary keys of the database's tables. */
-async function prepare(mysql: MysqlModule, options: Record<string, unknown>): Promise<PrimaryKeys> {
+/** Checks the server logs rows in its binlog, and reads the database's primary and foreign keys. */
+async function prepare(mysql: MysqlModule, options: Record<string, unknown>): Promise<Schema> {
   let connection: MysqlConnection | undefined
   try {
     connection = await mysql.createConnection(options)
@@ -264,12 +314,45 @@ async function prepare(mysql: MysqlModule, options: Record<string, unknown>): Pr
       primaryKeys.set(table, [...(primaryKeys.get(table) ?? []), columnName])
     }
     for (const columns of primaryKeys.values()) columns.sort(compareColumnNames)
-    return primaryKeys
+    return { primaryKeys, cascades: await readCascades(connection) }
   } catch (error) {
     throw explain(error)
   } finally {
     await connection?.end().catch(() => undefined)
   }
+}
+
+const CHANGING_ACTIONS = new Set(['CASCADE', 'SET NULL', 'SET DEFAULT'])
+
+async function readCascades(connection: MysqlConnection): Promise<Map<string, Cascade[]>> {
+  const [rows] = (await connection.query(
+    `SELECT r.CONSTRAINT_NAME AS name, r.TABLE_NAME AS child, r.REFERENCED_TABLE_NAME AS parent,
+       r.DELETE_RULE AS onDelete, r.UPDATE_RULE AS onUpdate, k.REFERENCED_COLUMN_NAME AS referencedColumn
+     FROM information_schema.REFERENTIAL_CONSTRAINTS r
+     JOIN information_schema.KEY_COLUMN_USAGE k
+       ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME AND k.TABLE_NAME = r.TABLE_NAME
+     WHERE r.CONSTRAINT_SCHEMA = DATABASE()`,
+  )) as [
+    { name: string; child: string; parent: string; onDelete: string; onUpdate: string; referencedColumn: string }[],
+    unknown,
+  ]
+  const byConstraint = new Map<string, { parent: string; cascade: Cascade & { columns: string[] } }>()
+  for (const row of rows) {
+    const onDelete = CHANGING_ACTIONS.has(row.onDelete.toUpperCase())
+    const onUpdate = CHANGING_ACTIONS.has(row.onUpdate.toUpperCase())
+    if (!onDelete && !onUpdate) continue
+    const id = `${row.child}\u0000${row.name}`
+    const found = byConstraint.get(id)
+    if (found !== undefined) found.cascade.columns.push(row.referencedColumn)
+    else {
+      const cascade = { child: row.child, onDelete, onUpdate, columns: [row.referencedColumn] }
+      byConstraint.set(id, { parent: row.parent.toLowerCase(), cascade })
+    }
+  }
+  const cascades = new Map<string, Cascade[]>()
+  for (const { parent, cascade } of byConstraint.values())
+    cascades.set(parent, [...(cascades.get(parent) ?? []), cascade])
+  return cascades
 }
 
 async function loadMysql(): Promise<MysqlModule> {
@@ -278,7 +361,7 @@ async function loadMysql(): Promise<MysqlModule> {
     return typeof module.createConnection === 'function' ? module : (module.default as MysqlModule)
   } catch (error) {
     throw new ChangeStreamError(
-      'following a MySQL or MariaDB binlog needs the `mysql2` package: `npm install mysql2 @vlasky/zongji` (optional peer dependencies of ormcache)',
+      'following a MySQL or MariaDB binlog needs the `mysql2` package: `npm install @vlasky/zongji mysql2` (optional peer dependencies of ormcache)',
       { cause: error },
     )
   }

@@ -23,6 +23,7 @@ const EXPECTED_EXPORTS: Record<string, Readonly<Record<string, string>>> = {
     InvalidUsageError: 'function',
     UnkeyableArgsError: 'function',
     CacheClosedError: 'function',
+    ChangeStreamError: 'function',
     RedisUnavailableError: 'function',
     SchemaParseError: 'function',
     UnsupportedOrmError: 'function',
@@ -32,6 +33,8 @@ const EXPECTED_EXPORTS: Record<string, Readonly<Record<string, string>>> = {
 }
 const ENTRIES = Object.keys(EXPECTED_EXPORTS)
 const OPTIONAL_PEERS = ['@prisma/client', 'typeorm']
+// Loaded only when the `changes` option is set: absent from both projects.
+const CHANGE_STREAM_PEERS = ['pg', '@vlasky/zongji', 'mysql2']
 
 interface PackedFile {
   path: string
@@ -88,6 +91,19 @@ describe.each(['import', 'require'] as const)('every entry loads with %s', (load
     const found = await probe(withoutPeersDir, loader, script)
     expect(found).toEqual(expectedShapes(['ormcache']))
   })
+
+  test('a change stream without its packages says which to install', async () => {
+    for (const peer of CHANGE_STREAM_PEERS) {
+      expect(existsSync(join(withoutPeersDir, 'node_modules', peer)), `${peer} should be absent`).toBe(false)
+    }
+    const found = await probe(withoutPeersDir, loader, changesProbe(loader))
+    expect(found).toEqual({
+      postgres: expect.stringContaining('needs the `pg` package: `npm install pg`'),
+      mysql: expect.stringMatching(/needs the `(mysql2|@vlasky\/zongji)` package: `npm install @vlasky\/zongji mysql2`/),
+        /needs the `(mysql2|@vlasky\/zongji)` package: `npm install @vlasky\/zongji mysql2`|`npm install mysql2 @vlasky\/zongji`/,
+      ),
+    })
+  })
 })
 
 // What a project's tsconfig may say, each with the file a user of it writes: Node's own resolution
@@ -126,6 +142,27 @@ test.each(TYPE_SETTINGS)('types of every entry resolve: %s', async (_kind, fileN
   const tsc = repoRequire.resolve('typescript/bin/tsc')
   await run(process.execPath, [tsc, '-p', tsconfigPath], withPeersDir)
 })
+
+// Each kind of stream, on a port nothing listens on: the package is looked for before any connection.
+function changesProbe(loader: 'import' | 'require'): string {
+  const load =
+    loader === 'import'
+      ? "const { createCache } = await import('ormcache')"
+      : "const { createCache } = require('ormcache')"
+  return `
+;(async () => {
+  ${load}
+  const errors = {}
+  for (const [kind, url] of [['postgres', 'postgres://127.0.0.1:1/app'], ['mysql', 'mysql://root@127.0.0.1:1/app']]) {
+    const cache = createCache({ changes: url })
+    while (cache.stats().changes.state !== 'down') await new Promise((resolve) => setTimeout(resolve, 5))
+    errors[kind] = cache.stats().changes.error
+    await cache.close()
+  }
+  console.log(JSON.stringify(errors))
+})()
+`
+}
 
 function esmProbe(entries: readonly string[]): string {
   return `
