@@ -52,7 +52,7 @@ const cacheRuns = quick ? 2 * orms.length : orms.length === 2 ? 8 : orm === 'pri
 const stampedeRows = withRedis === undefined ? 0 : 2 * cacheRuns
 const run = createRun(
   quick,
-  (withRedis === undefined ? 2 : 16) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
+  (withRedis === undefined ? 2 : 19) + readRows + stampedeRows + (withRedis === undefined ? 0 : writesRowCount(orms)),
   redisCpuUs,
 )
 await engineScenario(run, withRedis)

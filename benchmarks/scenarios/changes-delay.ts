@@ -1,8 +1,10 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { fileURLToPath } from 'node:url'
+import mysql from 'mysql2/promise'
 import pg from 'pg'
 import { createCache } from '../../src/index.js'
 import { forkWatched, until } from '../../test/fixtures/wait.js'
+import { startMariadb } from '../../test/helpers/mariadb-server.js'
 import { startPostgres } from '../../test/helpers/postgres-server.js'
 import type { Run } from '../harness.js'
 
@@ -13,36 +15,73 @@ const ARRIVAL_MS = 10_000
 /** Lease TTL (3 s) plus a standby's poll (1 s), with room for a loaded machine. */
 const TAKEOVER_MS = 30_000
 
-const SCENARIO = 'database change stream'
+/** A database with a one-row table, and a plain client (no ORM, no cache) to update it as another service would. */
+interface ChangingDatabase {
+  readonly name: string
+  readonly url: string
+  update(): Promise<void>
+  close(): Promise<void>
+}
+
+const TABLE = 'CREATE TABLE item (id int PRIMARY KEY, v int NOT NULL); INSERT INTO item VALUES (1, 0)'
+const UPDATE = 'UPDATE item SET v = v + 1 WHERE id = 1'
 
 /**
  * How long a write made outside the app (a plain SQL UPDATE, as psql or another service makes it)
  * may still be served: from the UPDATE's return to its invalidation in the instance that follows
- * PostgreSQL's change stream, and to its arrival in another instance over the bus. Then the
+ * the database's change stream, and to its arrival in another instance over the bus. Then the
  * takeover: from the consumer's death (SIGKILL) until a standby follows the stream. On a private
- * PostgreSQL with wal_level = logical, started and stopped here.
+ * PostgreSQL (wal_level = logical) and a private MariaDB (row binlog), started and stopped here.
  */
 export async function changesDelayScenario(run: Run, redisUrl: string): Promise<void> {
-  const server = await startPostgres()
-  try {
-    const databaseUrl = await server.createDatabase('bench_changes')
-    await server.query(
-      'CREATE TABLE item (id int PRIMARY KEY, v int NOT NULL); INSERT INTO item VALUES (1, 0)',
-      [],
-      'bench_changes',
-    )
-    await measureDelay(run, redisUrl, databaseUrl)
-    await measureTakeover(run, redisUrl, databaseUrl)
-  } finally {
-    await server.stop()
+  for (const open of [openPostgres, openMariadb]) {
+    const database = await open()
+    try {
+      await measureDelay(run, redisUrl, database)
+      await measureTakeover(run, redisUrl, database)
+    } finally {
+      await database.close()
+    }
   }
 }
 
-async function measureDelay(run: Run, redisUrl: string, databaseUrl: string): Promise<void> {
+async function openPostgres(): Promise<ChangingDatabase> {
+  const server = await startPostgres()
+  const url = await server.createDatabase('bench_changes')
+  await server.query(TABLE, [], 'bench_changes')
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  return {
+    name: 'PostgreSQL',
+    url,
+    update: async () => void (await client.query(UPDATE)),
+    async close() {
+      await client.end()
+      await server.stop()
+    },
+  }
+}
+
+async function openMariadb(): Promise<ChangingDatabase> {
+  const server = await startMariadb()
+  const url = await server.createDatabase('bench_changes')
+  await server.query(TABLE, [], 'bench_changes')
+  const connection = await mysql.createConnection({ uri: url })
+  return {
+    name: 'MariaDB',
+    url,
+    update: async () => void (await connection.query(UPDATE)),
+    async close() {
+      await connection.end()
+      await server.stop()
+    },
+  }
+}
+
+async function measureDelay(run: Run, redisUrl: string, database: ChangingDatabase): Promise<void> {
   const prefix = `bench-changes-${process.pid}`
+  const databaseUrl = database.url
   const consumer = createCache({ redis: redisUrl, prefix, changes: databaseUrl })
-  const sql = new pg.Client({ connectionString: databaseUrl })
-  await sql.connect()
   const receiver = forkWatched('the change-delay receiver', fileURLToPath(import.meta.url), [
     'receiver',
     redisUrl,
@@ -64,24 +103,23 @@ async function measureDelay(run: Run, redisUrl: string, databaseUrl: string): Pr
     const toOther: number[] = []
     for (let round = 0; round < rounds; round++) {
       invalidatedAt.length = 0
-      await sql.query('UPDATE item SET v = v + 1 WHERE id = 1')
+      await database.update()
       const committedAt = wallClock()
       const { at } = await receiver.nextMessage<{ at: number }>(`update ${round} to reach ${receiver.name}`, ARRIVAL_MS)
       await until(() => invalidatedAt.length > 0, `update ${round} to be invalidated by the consumer`, ARRIVAL_MS)
       toConsumer.push(Math.max(0, (invalidatedAt[0] ?? 0) - committedAt) * 1_000)
       toOther.push(Math.max(0, at - committedAt) * 1_000)
     }
-    run.record(SCENARIO, 'outside UPDATE to its invalidation by the consuming instance', toConsumer)
-    run.record(SCENARIO, 'outside UPDATE to its arrival in another instance', toOther)
+    run.record(scenario(database), 'outside UPDATE to its invalidation by the consuming instance', toConsumer)
+    run.record(scenario(database), 'outside UPDATE to its arrival in another instance', toOther)
   } finally {
     unsubscribe('ormcache:invalidate', onInvalidate)
     receiver.process.kill()
-    await sql.end()
     await consumer.close()
   }
 }
 
-async function measureTakeover(run: Run, redisUrl: string, databaseUrl: string): Promise<void> {
+async function measureTakeover(run: Run, redisUrl: string, { url: databaseUrl, ...database }: ChangingDatabase) {
   const rounds = run.quick ? 1 : 5
   const takeovers: number[] = []
   for (let round = 0; round < rounds; round++) {
@@ -106,7 +144,11 @@ async function measureTakeover(run: Run, redisUrl: string, databaseUrl: string):
       await standby?.close()
     }
   }
-  run.record(SCENARIO, "consumer killed (SIGKILL) to a standby's stream", takeovers)
+  run.record(scenario(database), "consumer killed (SIGKILL) to a standby's stream", takeovers)
+}
+
+function scenario(database: Pick<ChangingDatabase, 'name'>): string {
+  return `change stream, ${database.name}`
 }
 
 /** Milliseconds on the machine's shared wall clock, comparable across processes. */
