@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { type PrismaCacheOptions, prismaCache } from '../../adapters/prisma/index.js'
 import { cacheOf, withCache } from '../../adapters/typeorm/index.js'
 import type { PrismaClient } from '../adapters/prisma/generated/client.js'
+import { runExitingScript } from '../fixtures/exiting-script-run.js'
 import { TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
 import { forkWatched, until } from '../fixtures/wait.js'
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/prefix.js'
@@ -265,6 +266,29 @@ export function changeStreamSuite(backend: ChangeStreamBackend): {
         () => `the TypeORM app to read the update; it read ${JSON.stringify(last)}`,
         FRESH_WITHIN_MS,
       )
+    })
+  })
+
+  describe('a process that follows the stream', () => {
+    test('and never closes its cache exits by itself: the stream holds nothing open', async () => {
+      const prefix = uniquePrefix(`${backend.name}-changes-exit`)
+      prefixes.push(prefix)
+      const { code, output } = await runExitingScript({ redisUrl: redisUrlValue, prefix, changes: databaseUrl })
+      expect(code).toBe(0)
+      expect(output).toEqual({ loaded: 'loaded', hit: 'loaded', redis: 'up' })
+    })
+
+    test('and awaits close() goes on after it', async () => {
+      const prefix = uniquePrefix(`${backend.name}-changes-close`)
+      prefixes.push(prefix)
+      const { code, output } = await runExitingScript({
+        redisUrl: redisUrlValue,
+        prefix,
+        changes: databaseUrl,
+        close: true,
+      })
+      expect(code).toBe(0)
+      expect(output).toEqual({ loaded: 'loaded', hit: 'loaded', redis: 'up' })
     })
   })
 
