@@ -57,19 +57,17 @@ export function changeStreamSuite(backend: ChangeStreamBackend): {
   databaseUrl(): string
   /** A prefix of its own for a test, whose keys are deleted after it. */
   prefix(label: string): string
+  /** An instance of the app on `prefix`, following `changes` (the app's database by default); disconnected after the test. */
+  app(prefix: string, changes?: string): CachedPrisma
 } {
   let databaseUrl = ''
   let redisUrlValue = ''
   const prefixes: string[] = []
   const clients: { $disconnect(): Promise<void> }[] = []
 
-  function app(prefix: string): Instance {
-    const client = backend.prisma(databaseUrl, {
-      redis: redisUrlValue,
-      prefix,
-      timeout: TEST_REDIS_TIMEOUT,
-      changes: databaseUrl,
-    })
+  /** An instance of the app on `prefix`, following `changes`; disconnected after the test. */
+  function app(prefix: string, changes = databaseUrl): Instance {
+    const client = backend.prisma(databaseUrl, { redis: redisUrlValue, prefix, timeout: TEST_REDIS_TIMEOUT, changes })
     clients.push(client)
     return client
   }
@@ -337,6 +335,7 @@ export function changeStreamSuite(backend: ChangeStreamBackend): {
   })
 
   return {
+    app,
     databaseUrl: () => databaseUrl,
     prefix(label) {
       const prefix = uniquePrefix(`${backend.name}-${label}`)

@@ -20,7 +20,6 @@ import { type CachedPrisma, changeStreamSuite, extendWithCache, FRESH_WITHIN_MS 
 const server = useResource(() => startMariadb())
 const SCHEMA_SQL = readFileSync(new URL('../adapters/prisma/mariadb/schema.sql', import.meta.url), 'utf8')
 let sql: mysql.Connection | undefined
-const opened: CachedPrisma[] = []
 
 function prismaOn(databaseUrl: string) {
   const url = new URL(databaseUrl)
@@ -54,7 +53,6 @@ const suite = changeStreamSuite({
   },
   sql: (statement) => query(statement),
   async reset() {
-    for (const client of opened.splice(0)) await client.$disconnect()
     await query(
       `SET FOREIGN_KEY_CHECKS = 0; ${TABLES.map((table) => `TRUNCATE TABLE "${table}";`).join(' ')} SET FOREIGN_KEY_CHECKS = 1`,
     )
@@ -67,18 +65,6 @@ async function query(statement: string): Promise<unknown> {
   if (sql === undefined) throw new Error('the database is not set up yet')
   const [result] = await sql.query(statement)
   return result
-}
-
-/** One more instance, outside the suite's pairs, following `changes` (the app's database by default). */
-async function instance(prefix: string, changes = suite.databaseUrl()): Promise<CachedPrisma> {
-  const client = extendWithCache(prismaOn(suite.databaseUrl()), {
-    redis: await redisUrl(),
-    prefix,
-    timeout: TEST_REDIS_TIMEOUT,
-    changes,
-  })
-  opened.push(client)
-  return client
 }
 
 /** Runs `statement` and resolves once the streaming `client` has invalidated what it changed. */
@@ -101,7 +87,7 @@ async function servedFromMemory<T>(client: CachedPrisma, read: () => Promise<T>)
 
 describe('what the binlog does not say in rows', () => {
   test('a foreign-key action the engine runs unlogged (ON UPDATE CASCADE) evicts the child table', async () => {
-    const client = await instance(suite.prefix('changes-fk-update'))
+    const client = suite.app(suite.prefix('changes-fk-update'))
     await until(() => client.$cache.stats().changes?.state === 'streaming', 'the stream', 15_000)
     await written(client, `INSERT INTO "User" ("email") VALUES ('ada@example.com')`)
     await written(client, `INSERT INTO "Post" ("title", "authorId") VALUES ('Notes', 1)`)
@@ -118,7 +104,7 @@ describe('what the binlog does not say in rows', () => {
   })
 
   test('statements (TRUNCATE, ALTER TABLE) evict everything of the database', async () => {
-    const client = await instance(suite.prefix('changes-ddl'))
+    const client = suite.app(suite.prefix('changes-ddl'))
     await until(() => client.$cache.stats().changes?.state === 'streaming', 'the stream', 15_000)
     const insert = (id: number, label: string) =>
       `INSERT INTO "Sample" ("id", "amount", "at", "bytes", "json", "label") VALUES (${id}, 1.5, NOW(3), X'00', '{}', '${label}')`
@@ -143,7 +129,7 @@ describe('what cannot stream is said, not hidden', () => {
   test('a user without replication rights: the stream is down, and the reason names the grant', async () => {
     const reader = new URL(await server().createUser('reader', 'SELECT'))
     reader.pathname = '/app'
-    const client = await instance(suite.prefix('changes-rights'), reader.toString())
+    const client = suite.app(suite.prefix('changes-rights'), reader.toString())
     await until(() => client.$cache.stats().changes?.state === 'down', 'the stream to be reported down', 15_000)
     expect(client.$cache.stats().changes?.error).toMatch(/GRANT REPLICATION SLAVE/)
     expect(await client.user.count()).toBe(0)

@@ -14,12 +14,11 @@ import { until } from '../fixtures/wait.js'
 import { useResource } from '../helpers/lifecycle.js'
 import { startPostgres } from '../helpers/postgres-server.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
-import { type CachedPrisma, changeStreamSuite, extendWithCache } from './change-stream-suite.js'
+import { changeStreamSuite, extendWithCache } from './change-stream-suite.js'
 
 const server = useResource(() => startPostgres())
 const SCHEMA_SQL = readFileSync(new URL('../adapters/prisma/schema.sql', import.meta.url), 'utf8')
 let sql: pg.Client | undefined
-const opened: CachedPrisma[] = []
 
 const suite = changeStreamSuite({
   name: 'postgres',
@@ -42,7 +41,6 @@ const suite = changeStreamSuite({
   },
   sql: (statement) => query(statement),
   async reset() {
-    for (const client of opened.splice(0)) await client.$disconnect()
     await query(
       `TRUNCATE "User", "Post", "Profile", "Group", "Membership", "Tag", "_PostToTag" RESTART IDENTITY CASCADE`,
     )
@@ -59,25 +57,12 @@ function query(statement: string) {
   return sql.query(statement)
 }
 
-/** One more instance, outside the suite's pairs. */
-async function instance(prefix: string): Promise<CachedPrisma> {
-  const adapter = new PrismaPg({ connectionString: suite.databaseUrl(), max: 2 })
-  const client = extendWithCache(new PrismaClient({ adapter }), {
-    redis: await redisUrl(),
-    prefix,
-    timeout: TEST_REDIS_TIMEOUT,
-    changes: suite.databaseUrl(),
-  })
-  opened.push(client)
-  return client
-}
-
 describe('slots', () => {
   test('no slot is left behind: each consumer uses a temporary slot that goes with its connection', async () => {
     const prefix = suite.prefix('changes-slots')
-    const first = await instance(prefix)
+    const first = suite.app(prefix)
     await until(() => first.$cache.stats().changes?.state === 'streaming', 'the first instance to stream', 15_000)
-    const second = await instance(prefix)
+    const second = suite.app(prefix)
     await until(() => second.$cache.stats().changes?.state === 'standby', 'the second to stand by', 15_000)
     const slots = async () =>
       (await query(`SELECT slot_name, temporary FROM pg_replication_slots`)).rows as { temporary: boolean }[]
@@ -101,7 +86,7 @@ describe('what the stream cannot follow is said, not hidden', () => {
     }
     process.on('warning', onWarning)
     try {
-      const client = await instance(prefix)
+      const client = suite.app(prefix)
       await until(() => client.$cache.stats().changes?.state === 'streaming', 'the stream', 15_000)
       expect(client.$cache.stats().changes?.unpublishedTables).toEqual(['public.AuditLine', 'public.Scratch'])
       await until(() => warnings.length > 0, 'the warning')
