@@ -27,7 +27,7 @@ export interface ChangeStreamStats {
   transactions: number
   /** Times this instance invalidated everything because changes may have been missed (each start of its stream). */
   gaps: number
-  /** From the last transaction's commit to its invalidation here, in ms. */
+  /** From the last transaction's commit to its invalidation here, in ms (MySQL and MariaDB log commit times in whole seconds). */
   lagMs: number | undefined
   /** Tables left out of the publication (no primary key or replica identity): their changes are not followed. */
   unpublishedTables: readonly string[]
@@ -134,12 +134,9 @@ export class ChangeFeed implements TransactionSink {
             ? await PostgresStream.start(this.#settings, this)
             : await BinlogStream.start(this.#settings, this)
       } catch (error) {
-        await this.#fail(error)
-        await this.#sleep(retryMs)
-        retryMs = Math.min(retryMs * 2, MAX_RETRY_MS)
+        retryMs = await this.#backOff(error, retryMs)
         continue
       }
-      retryMs = FIRST_RETRY_MS
       if (this.#stopped) {
         await this.#stream.stop()
         break
@@ -151,11 +148,17 @@ export class ChangeFeed implements TransactionSink {
       this.#stats.error = undefined
       this.#setState('streaming', { gap: true })
       const renewal = this.#renewWhileStreaming(this.#stream)
+      const startedAt = Date.now()
       const error = await this.#stream.ended
       clearInterval(renewal)
       this.#stream = undefined
-      if (error !== undefined) await this.#fail(error)
-      else await this.#lease?.release().catch(() => undefined)
+      if (error === undefined) {
+        await this.#lease?.release().catch(() => undefined)
+        continue
+      }
+      // A stream that ran a while and broke is retried after a second; one that keeps breaking, ever later.
+      if (Date.now() - startedAt > MAX_RETRY_MS) retryMs = FIRST_RETRY_MS
+      retryMs = await this.#backOff(error, retryMs)
     }
     await this.#lease?.release().catch(() => undefined)
     this.#setState('down')
@@ -202,12 +205,15 @@ export class ChangeFeed implements TransactionSink {
     return timer
   }
 
-  async #fail(error: unknown): Promise<void> {
+  /** Reports `error`, hands the lease on, waits `retryMs`; resolves to the next wait, doubled. */
+  async #backOff(error: unknown, retryMs: number): Promise<number> {
     const reason = error instanceof ChangeStreamError ? error : new ChangeStreamError(String(error), { cause: error })
     this.#stats.error = reason.message
     this.#setState('down', { error: reason })
     this.#warn(reason.message)
     await this.#lease?.release().catch(() => undefined)
+    await this.#sleep(retryMs)
+    return Math.min(retryMs * 2, MAX_RETRY_MS)
   }
 
   #setState(state: ChangeStreamStats['state'], detail: { gap?: boolean; error?: Error } = {}): void {
