@@ -207,7 +207,10 @@ export class ChangeFeed implements TransactionSink {
 
   /** Reports `error`, hands the lease on, waits `retryMs`; resolves to the next wait, doubled. */
   async #backOff(error: unknown, retryMs: number): Promise<number> {
-    const reason = error instanceof ChangeStreamError ? error : new ChangeStreamError(String(error), { cause: error })
+    const reason =
+      error instanceof ChangeStreamError
+        ? error
+        : new ChangeStreamError(error instanceof Error ? error.message : String(error), { cause: error })
     this.#stats.error = reason.message
     this.#setState('down', { error: reason })
     this.#warn(reason.message)

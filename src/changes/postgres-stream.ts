@@ -71,7 +71,7 @@ export class PostgresStream implements ChangeSession {
       application_name: 'ormcache-changes',
     })
     const stream = new PostgresStream(client, sink, primaryKeys)
-    client.on('error', (error) => stream.#end(error))
+    client.on('error', (error) => stream.#end(explain(error)))
     try {
       await client.connect()
       // The cache never keeps a process alive: an app that is done exits with its stream open.

@@ -33,14 +33,16 @@ export interface ChangeStreamBackend {
   prisma(databaseUrl: string, options: PrismaCacheOptions): CachedPrisma
   /** TypeORM DataSource options for the database. */
   typeorm(databaseUrl: string, entities: typeorm.EntitySchema[]): typeorm.DataSourceOptions
+  /** Kills the database server as a crash would, starts it again, and reconnects `sql`. */
+  crashAndRestart(): Promise<void>
 }
 
-export type CachedPrisma = ReturnType<typeof extend>
-function extend(client: PrismaClient, options: PrismaCacheOptions) {
+export type CachedPrisma = ReturnType<typeof extendWithCache>
+
+/** A Prisma test client with the cache; clients generated for other providers have the same models. */
+export function extendWithCache(client: PrismaClient, options: PrismaCacheOptions) {
   return client.$extends(prismaCache(options))
 }
-
-export { extend as extendWithCache }
 
 const UserEntity = new typeorm.EntitySchema<{ id: number; email: string; name: string | null }>({
   name: 'User',
@@ -287,6 +289,29 @@ export function changeStreamSuite(backend: ChangeStreamBackend): {
       })
       expect(code).toBe(0)
       expect(output).toEqual({ loaded: 'loaded', hit: 'loaded', redis: 'up' })
+    })
+  })
+
+  describe('the database restarted', () => {
+    test('the consumer follows the stream again, invalidating everything once, and what is written after is seen', async () => {
+      const pair = await twoInstances('changes-restart')
+      await pair.write(`INSERT INTO "User" ("email", "name") VALUES ('ada@example.com', 'Ada')`)
+      await cachedEverywhere(pair.both, userName(1))
+      // Either instance may follow the stream again: the consumer hands its lease on when its stream breaks.
+      const gaps = () => pair.both.reduce((sum, client) => sum + (client.$cache.stats().changes?.gaps ?? 0), 0)
+      const gapsBefore = gaps()
+      await backend.crashAndRestart()
+      await until(
+        () => gaps() > gapsBefore && pair.both.some((client) => client.$cache.stats().changes?.state === 'streaming'),
+        () =>
+          `the stream to start again; it is ${JSON.stringify(pair.both.map((client) => client.$cache.stats().changes))}`,
+        20_000,
+      )
+      // The apps' own pools find their connections gone: their next query may fail once.
+      await freshEverywhere(pair.both, (client) => userName(1)(client).catch(() => 'reconnecting'), { name: 'Ada' })
+      // Roles may have swapped: not pair.write, which waits on the first instance's stream.
+      await backend.sql(`UPDATE "User" SET "name" = 'after the restart' WHERE "id" = 1`)
+      await freshEverywhere(pair.both, userName(1), { name: 'after the restart' })
     })
   })
 

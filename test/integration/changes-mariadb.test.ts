@@ -39,13 +39,11 @@ const suite = changeStreamSuite({
   name: 'mariadb',
   async setup() {
     const url = await server().createDatabase('app')
-    sql = await mysql.createConnection({ uri: url, multipleStatements: true })
+    sql = await connect(url)
     await sql.query(SCHEMA_SQL)
     // A trigger: a post written anywhere renames its author, a write no ORM call makes.
     await sql.query(`CREATE TRIGGER post_marks_author AFTER INSERT ON \`Post\` FOR EACH ROW
       UPDATE \`User\` SET \`name\` = CONCAT('author of ', NEW.\`title\`) WHERE \`id\` = NEW.\`authorId\``)
-    // The suite's statements quote identifiers as the SQL standard does.
-    await sql.query(`SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')`)
     return url
   },
   async teardown() {
@@ -59,7 +57,20 @@ const suite = changeStreamSuite({
   },
   prisma: (databaseUrl, options) => extendWithCache(prismaOn(databaseUrl), options),
   typeorm: (url, entities) => ({ type: 'mariadb', url, entities, poolSize: 2 }),
+  async crashAndRestart() {
+    sql?.destroy()
+    await server().kill()
+    await server().restart()
+    sql = await connect(suite.databaseUrl())
+  },
 })
+
+async function connect(url: string): Promise<mysql.Connection> {
+  const connection = await mysql.createConnection({ uri: url, multipleStatements: true })
+  // The suite's statements quote identifiers as the SQL standard does.
+  await connection.query(`SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')`)
+  return connection
+}
 
 async function query(statement: string): Promise<unknown> {
   if (sql === undefined) throw new Error('the database is not set up yet')

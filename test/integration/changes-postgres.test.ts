@@ -50,6 +50,13 @@ const suite = changeStreamSuite({
     return extendWithCache(new PrismaClient({ adapter }), options)
   },
   typeorm: (url, entities) => ({ type: 'postgres', url, entities, poolSize: 2 }),
+  async crashAndRestart() {
+    await sql?.end().catch(() => undefined)
+    await server().kill()
+    await server().restart()
+    sql = new pg.Client({ connectionString: suite.databaseUrl() })
+    await sql.connect()
+  },
 })
 
 function query(statement: string) {
