@@ -45,6 +45,8 @@ export class PostgresStream implements ChangeSession {
   #paused = false
   #received = 0n
   #confirmed = 0n
+  /** The positions in the last status sent. */
+  #sent = { received: 0n, confirmed: 0n }
   #statusTimer: NodeJS.Timeout | undefined
   #stopping = false
   #resolveEnded!: (error: Error | undefined) => void
@@ -107,7 +109,7 @@ export class PostgresStream implements ChangeSession {
       () => this.#end(this.#stopping ? undefined : new ChangeStreamError('PostgreSQL ended the replication stream')),
       (error: unknown) => this.#end(this.#stopping ? undefined : explain(error)),
     )
-    this.#statusTimer = setInterval(() => this.#sendStatus(false), STATUS_INTERVAL_MS)
+    this.#statusTimer = setInterval(() => this.#sendStatus(), STATUS_INTERVAL_MS)
     this.#statusTimer.unref()
     const endedBeforeStart = streaming.then(() => {
       throw new ChangeStreamError('PostgreSQL ended the replication stream before it started')
@@ -155,7 +157,7 @@ export class PostgresStream implements ChangeSession {
         this.#received = serverEnd
         this.#confirmed = serverEnd
       }
-      if (chunk[17] === 1) this.#sendStatus(false)
+      if (chunk[17] === 1) this.#sendStatus()
       return
     }
     if (type !== 0x77) return
@@ -176,10 +178,12 @@ export class PostgresStream implements ChangeSession {
     this.#transaction.clear()
     if (endLsn > this.#received) this.#received = endLsn
     if (this.#sink.settled()) this.#confirmed = this.#received
+    // As PostgreSQL's own subscribers do: a status whenever a position moved, so the server frees WAL soon.
+    if (this.#received !== this.#sent.received || this.#confirmed !== this.#sent.confirmed) this.#sendStatus()
   }
 
   /** Standby status: received up to `#received`, flushed and applied up to what Redis holds. */
-  #sendStatus(replyRequested: boolean): void {
+  #sendStatus(): void {
     if (this.#stopping) return
     const status = Buffer.alloc(34)
     status[0] = 0x72 // r
@@ -187,8 +191,9 @@ export class PostgresStream implements ChangeSession {
     status.writeBigUInt64BE(this.#confirmed, 9)
     status.writeBigUInt64BE(this.#confirmed, 17)
     status.writeBigUInt64BE(BigInt(Date.now()) * 1000n - POSTGRES_EPOCH_US, 25)
-    status[33] = replyRequested ? 1 : 0
+    status[33] = 0 // no reply requested
     this.#client.connection.sendCopyFromChunk(status)
+    this.#sent = { received: this.#received, confirmed: this.#confirmed }
   }
 
   #end(error: Error | undefined): void {

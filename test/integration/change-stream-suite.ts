@@ -35,6 +35,8 @@ export interface ChangeStreamBackend {
   typeorm(databaseUrl: string, entities: typeorm.EntitySchema[]): typeorm.DataSourceOptions
   /** Kills the database server as a crash would, starts it again, and reconnects `sql`. */
   crashAndRestart(): Promise<void>
+  /** A statement inserting `count` tags named `tag-1`, `tag-2`, … in one transaction. */
+  insertTags(count: number): string
 }
 
 export type CachedPrisma = ReturnType<typeof extendWithCache>
@@ -290,6 +292,24 @@ export function changeStreamSuite(backend: ChangeStreamBackend): {
       expect(code).toBe(0)
       expect(output).toEqual({ loaded: 'loaded', hit: 'loaded', redis: 'up' })
     })
+  })
+
+  describe('a bulk write', () => {
+    test('of 100,000 rows in one transaction invalidates its table, once', async () => {
+      const pair = await twoInstances('changes-bulk')
+      await pair.write(`INSERT INTO "Tag" ("name") VALUES ('first')`)
+      const count = (client: Instance) => client.tag.count()
+      const byId = (client: Instance) => client.tag.findUnique({ where: { id: 1 }, select: { name: true } })
+      await cachedEverywhere(pair.both, count)
+      await cachedEverywhere(pair.both, byId)
+      const transactions = pair.streaming.$cache.stats().changes?.transactions ?? 0
+      await pair.write(backend.insertTags(100_000))
+      expect(pair.streaming.$cache.stats().changes?.transactions).toBe(transactions + 1)
+      await freshEverywhere(pair.both, count, 100_001)
+      // Past 1,000 rows a table is invalidated whole, reads by key included: no row tags to send.
+      const { info } = await pair.standby.$cache.withInfo(() => byId(pair.standby))
+      expect(info.origin).not.toBe('l1')
+    }, 60_000)
   })
 
   describe('the database restarted', () => {

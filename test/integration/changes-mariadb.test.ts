@@ -57,6 +57,8 @@ const suite = changeStreamSuite({
   },
   prisma: (databaseUrl, options) => extendWithCache(prismaOn(databaseUrl), options),
   typeorm: (url, entities) => ({ type: 'mariadb', url, entities, poolSize: 2 }),
+  insertTags: (count) =>
+    `SET SESSION max_recursive_iterations = ${count}; INSERT INTO "Tag" ("name") WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count}) SELECT CONCAT('tag-', i) FROM n`,
   async crashAndRestart() {
     sql?.destroy()
     await server().kill()

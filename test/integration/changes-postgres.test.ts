@@ -13,6 +13,7 @@ import { TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
 import { until } from '../fixtures/wait.js'
 import { useResource } from '../helpers/lifecycle.js'
 import { startPostgres } from '../helpers/postgres-server.js'
+import { startRedis } from '../helpers/redis-server.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
 import { changeStreamSuite, extendWithCache } from './change-stream-suite.js'
 
@@ -50,6 +51,7 @@ const suite = changeStreamSuite({
     return extendWithCache(new PrismaClient({ adapter }), options)
   },
   typeorm: (url, entities) => ({ type: 'postgres', url, entities, poolSize: 2 }),
+  insertTags: (count) => `INSERT INTO "Tag" ("name") SELECT 'tag-' || n FROM generate_series(1, ${count}) AS n`,
   async crashAndRestart() {
     await sql?.end().catch(() => undefined)
     await server().kill()
@@ -81,6 +83,66 @@ describe('slots', () => {
     await until(async () => (await slots()).length === 0, 'every slot to be dropped')
   })
 })
+
+describe('positions are confirmed only once Redis holds their invalidations', () => {
+  const redis = useResource(() => startRedis())
+
+  /** The consumer's replication connection as PostgreSQL sees it: positions received and confirmed. */
+  async function positions(): Promise<{ received: bigint; confirmed: bigint } | undefined> {
+    const { rows } = await query(
+      `SELECT write_lsn::text AS received, flush_lsn::text AS confirmed FROM pg_stat_replication
+       WHERE application_name = 'ormcache-changes'`,
+    )
+    // One consumer: an earlier test's, still closing, would make the numbers ambiguous.
+    if (rows.length !== 1) return undefined
+    const [row] = rows as { received: string | null; confirmed: string | null }[]
+    return row === undefined ? undefined : { received: fromLsn(row.received), confirmed: fromLsn(row.confirmed) }
+  }
+
+  /** Runs `statement` and returns the WAL position right after its commit. */
+  async function committed(statement: string): Promise<bigint> {
+    await query(statement)
+    const { rows } = await query('SELECT pg_current_wal_lsn()::text AS lsn')
+    return fromLsn((rows[0] as { lsn: string }).lsn)
+  }
+
+  test('with Redis down a write is received, not confirmed, and kept to resend; with Redis back it is confirmed', async () => {
+    const client = extendWithCache(
+      new PrismaClient({ adapter: new PrismaPg({ connectionString: suite.databaseUrl(), max: 2 }) }),
+      {
+        redis: redis().url,
+        prefix: suite.prefix('changes-redis-down'),
+        timeout: '200ms',
+        changes: suite.databaseUrl(),
+      },
+    )
+    try {
+      await until(async () => (await positions()) !== undefined, 'one consumer streaming', 15_000)
+      const inserted = await committed(`INSERT INTO "User" ("email") VALUES ('ada@example.com')`)
+      await until(async () => ((await positions())?.confirmed ?? 0n) >= inserted, 'the insert to be confirmed')
+
+      await redis().kill()
+      const updated = await committed(`UPDATE "User" SET "name" = 'Ada' WHERE "id" = 1`)
+      await until(async () => ((await positions())?.received ?? 0n) >= updated, 'the update to be received')
+      expect((await positions())?.confirmed).toBeLessThan(updated)
+      expect(client.$cache.stats().pendingInvalidations).toBeGreaterThan(0)
+
+      await redis().restart()
+      await until(() => client.$cache.stats().pendingInvalidations === 0, 'the invalidations to reach Redis', 15_000)
+      const later = await committed(`INSERT INTO "Tag" ("name") VALUES ('later')`)
+      await until(async () => ((await positions())?.confirmed ?? 0n) >= later, 'both writes to be confirmed', 15_000)
+    } finally {
+      await client.$disconnect()
+    }
+  })
+})
+
+/** A PostgreSQL WAL position (`16/B374D848`) as a number; 0 for none. */
+function fromLsn(text: string | null): bigint {
+  if (text === null) return 0n
+  const [high = '0', low = '0'] = text.split('/')
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`)
+}
 
 describe('what the stream cannot follow is said, not hidden', () => {
   test('a table without a primary key is left out of the publication, named in stats and a warning', async () => {
