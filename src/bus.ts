@@ -11,6 +11,8 @@ interface BusMessage {
 export interface BusEvents {
   /** Another instance invalidated `tags`; `undefined` means everything. */
   onInvalidate(tags: readonly string[] | undefined): void
+  /** Every invalidation up to `position` on the bus has been applied here (this instance's own included). */
+  onPosition(position: number): void
   /** The subscription is live again after a gap in which messages may have been lost. */
   onResubscribed(): void
   /** The subscription is down: messages from now on may be lost. */
@@ -219,19 +221,24 @@ export class InvalidationBus {
   }
 
   #receive(raw: string): void {
+    // `<position> <JSON>`; a message without its position comes from an older release.
+    const space = raw.indexOf(' ')
+    const position = space > 0 ? Number(raw.slice(0, space)) : Number.NaN
+    const positioned = Number.isSafeInteger(position)
     let message: unknown
     try {
-      message = JSON.parse(raw)
+      message = JSON.parse(positioned ? raw.slice(space + 1) : raw)
     } catch {
       message = undefined
     }
     if (!isBusMessage(message)) {
       // Unreadable: we cannot tell what it invalidated, so it invalidated everything.
       this.#events.onInvalidate(undefined)
-      return
+    } else if (message.from !== this.#instanceId) {
+      this.#events.onInvalidate(message.tags.includes(ALL_TAGS) ? undefined : message.tags)
     }
-    if (message.from === this.#instanceId) return
-    this.#events.onInvalidate(message.tags.includes(ALL_TAGS) ? undefined : message.tags)
+    // After the invalidation is applied: a reader waiting for this position may then use memory.
+    if (positioned) this.#events.onPosition(position)
   }
 }
 

@@ -13,6 +13,7 @@ import { type HeldLock, L2, type L2Read } from './l2.js'
 import { type ClaimSettings, claimLoad } from './load-claim.js'
 import { type CacheOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
+import { currentSession } from './read-your-writes.js'
 import { connectRedis, type RedisConnection } from './redis/connection.js'
 import { warnWhileUnreachable } from './redis/unreachable-warning.js'
 import { RedisRestarts } from './redis-restarts.js'
@@ -93,6 +94,8 @@ class TieredCache implements AdapterCache {
   readonly #pending: PendingInvalidations
   #restarts: RedisRestarts | undefined
   readonly #changes: ChangeFeed | undefined
+  /** How far this instance has applied the bus: every invalidation up to this position (see read-your-writes.ts). */
+  #appliedPosition = 0
   #closed = false
   #closing: Promise<void> | undefined
   // Tag versions and lock tokens must be unique across processes and restarts:
@@ -140,8 +143,20 @@ class TieredCache implements AdapterCache {
           else this.#clock.invalidate(tags)
           publish(CHANNELS.invalidate, () => ({ prefix: options.prefix, tags, origin: 'remote' }))
         },
+        onPosition: (position) => {
+          // In order on the bus; a lower one means Redis lost its counter (restarted empty).
+          this.#appliedPosition = position
+        },
         onResubscribed: () => {
           this.#clock.invalidateAll()
+          // Messages missed while the bus was down: everything is invalid now, so everything published is applied.
+          this.#l2?.position().then(
+            (position) => {
+              // Not the larger of the two: after Redis restarted empty, positions start again from 1.
+              this.#appliedPosition = position
+            },
+            () => undefined,
+          )
           publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'live' }))
         },
         onDisconnected: () => publish(CHANNELS.bus, () => ({ prefix: options.prefix, state: 'down' })),
@@ -216,6 +231,7 @@ class TieredCache implements AdapterCache {
     if (
       flight !== undefined &&
       this.#busLive() &&
+      !this.#behindSession() &&
       sameTags(flight.tags, tags) &&
       this.#clock.isCurrent(flight.tags, flight.since)
     ) {
@@ -593,7 +609,8 @@ class TieredCache implements AdapterCache {
       // Past an open circuit: other instances may already trust a Redis this one has given up on,
       // and until the replay they would serve the entries this write made stale. A Redis that is
       // really gone fails at once (no offline queue); one that stalls costs the write the timeout.
-      await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
+      const position = await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
+      currentSession()?.wrote(this.#options.prefix, position, Date.now())
     } catch (error) {
       this.#redisError(error)
       this.#pending.keep(tags)
@@ -617,7 +634,13 @@ class TieredCache implements AdapterCache {
 
   /** L1 may serve only while every other instance's invalidations can reach it. */
   #memoryTrusted(): boolean {
-    return this.#l2 === undefined || (this.#l2.available && this.#busLive())
+    return this.#l2 === undefined || (this.#l2.available && this.#busLive() && !this.#behindSession())
+  }
+
+  /** True when the caller's session wrote (here or elsewhere) past what this instance has applied from the bus. */
+  #behindSession(): boolean {
+    const awaited = currentSession()?.awaited(this.#options.prefix, Date.now())
+    return awaited !== undefined && awaited > this.#appliedPosition
   }
 
   /** True while other instances' invalidations can reach this one: no Redis, or the bus subscribed. */

@@ -16,4 +16,10 @@ export {
 } from './errors.js'
 export { hashArgs } from './keys.js'
 export type { CacheOptions, L1Options, LockOptions } from './options.js'
+export {
+  consistencyToken,
+  type ReadYourWritesOptions,
+  readYourWrites,
+  withReadYourWrites,
+} from './read-your-writes.js'
 export type { CacheStats } from './stats.js'

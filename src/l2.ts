@@ -52,6 +52,7 @@ export class L2 {
   readonly #entryPrefix: string
   readonly #lockPrefix: string
   readonly #tagPrefix: string
+  readonly #positionKey: string
   readonly #breaker: CircuitBreaker
   #connected: Promise<void> | undefined
   /** Whether Redis takes `SET … NX GET` (7.0 and later), which lets a read create tags and take a fill lock. */
@@ -63,6 +64,8 @@ export class L2 {
     this.#entryPrefix = `${options.prefix}:e:`
     this.#lockPrefix = `${options.prefix}:l:`
     this.#tagPrefix = `{${options.prefix}}:t:`
+    // In the tags' slot: INVALIDATE increments it in the same script.
+    this.#positionKey = `{${options.prefix}}:position`
     this.#breaker = new CircuitBreaker({
       ...hooks,
       probe: async () => {
@@ -204,14 +207,19 @@ export class L2 {
   }
 
   /** New versions for `tags` and a bus message to the other instances, in one atomic script. */
+  /** Invalidates `tags` and publishes `message`; resolves to the invalidation's position on the bus. */
   async invalidate(tags: readonly string[], freshVersion: string, message: string, bypassBreaker = false) {
-    const tagKeys = this.#tagKeys(tags)
+    const keys = [this.#positionKey, ...this.#tagKeys(tags)]
     const { tagTtlMs, channel } = this.#options
-    await this.#timed(
-      () =>
-        this.#redis.commands.ormcacheInvalidateV1(tagKeys.length, ...tagKeys, freshVersion, tagTtlMs, channel, message),
+    return await this.#timed(
+      () => this.#redis.commands.ormcacheInvalidateV2(keys.length, ...keys, freshVersion, tagTtlMs, channel, message),
       bypassBreaker,
     )
+  }
+
+  /** The bus position now: every invalidation published so far is at or before it. */
+  async position(): Promise<number> {
+    return Number((await this.#timed(() => this.#redis.client.get(this.#positionKey))) ?? 0)
   }
 
   /** Releases a lock this instance holds, if it still does. */

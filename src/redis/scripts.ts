@@ -8,11 +8,13 @@
  *                    or, while one instance loads it, that instance's fill lock: a NUL byte,
  *                    then `fill:` and a random token, with a short PX
  *   p:l:<key>        the refresh lock of a key an instance renews while others keep serving it
- *   p:bus            pub/sub channel of invalidations (JSON: sender id and tags)
+ *   p:bus            pub/sub channel of invalidations: the bus position, a space, then JSON
+ *                    (sender id and tags)
  *   p:bus:fill:<key> pub/sub channel, empty messages: the key's fill lock has gone (an entry
  *                    stored over it, or released), so instances waiting on it look now
  *   p:changes:<db>   the lease of the instance consuming database <db>'s change stream (its
  *                    random id, with a PX its holder renews); the others stand by
+ *   {p}:position     the bus position: a counter INVALIDATE increments, one per invalidation
  *   {p}:t:<tag>      a tag's current version: a unique id, replaced on every invalidation.
  *                    All tags of a prefix share one cluster slot, through the `{p}` hash tag,
  *                    so one script can read or replace any set of them.
@@ -154,16 +156,21 @@ return 1
  * INVALIDATE — gives every tag a new unique version, which every entry loaded
  * under the old one no longer matches, and tells the other instances, in one
  * atomic step: no instance can see the new version without the message being
- * on its way. O(tags), whatever the number of entries.
- * KEYS tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms, ARGV[3] bus channel, ARGV[4] bus message.
+ * on its way. O(tags), whatever the number of entries. The message carries the
+ * invalidation's position on the bus (the prefix's counter, one per
+ * invalidation), so an instance can tell how far it has applied what others
+ * wrote (read-your-writes across instances).
+ * KEYS[1] the position counter, KEYS[2..] tags; ARGV[1] a fresh unique id, ARGV[2] tag TTL in ms,
+ * ARGV[3] bus channel, ARGV[4] bus message. Publishes `<position> <message>`; returns the position.
  */
 export const INVALIDATE_SCRIPT = `
 local fresh_id, tag_ttl, channel, message = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], fresh_id .. '.' .. i, 'PX', tag_ttl)
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], fresh_id .. '.' .. (i - 1), 'PX', tag_ttl)
 end
-redis.call('PUBLISH', channel, message)
-return #KEYS
+local position = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', channel, position .. ' ' .. message)
+return position
 `
 
 /**
@@ -204,7 +211,7 @@ export const SCRIPTS = {
   ormcacheFillV1: { lua: FILL_SCRIPT, reply: 0 as number },
   ormcacheStoreV4: { lua: STORE_SCRIPT, reply: 0 as number },
   ormcacheMatchV2: { lua: MATCH_SCRIPT, reply: 0 as number },
-  ormcacheInvalidateV1: { lua: INVALIDATE_SCRIPT, reply: 0 as number },
+  ormcacheInvalidateV2: { lua: INVALIDATE_SCRIPT, reply: 0 as number },
   ormcacheUnlockV2: { lua: UNLOCK_SCRIPT, reply: 0 as number },
   ormcacheRenewV1: { lua: RENEW_SCRIPT, reply: 0 as number },
 } as const

@@ -99,10 +99,16 @@ describe('positions are confirmed only once Redis holds their invalidations', ()
     return row === undefined ? undefined : { received: fromLsn(row.received), confirmed: fromLsn(row.confirmed) }
   }
 
-  /** Runs `statement` and returns the WAL position right after its commit. */
+  /**
+   * Runs `statement` in a transaction and returns a WAL position inside it, before its commit: the
+   * commit is past it, and nothing else is (after the commit the server may log more, which no
+   * transaction of ours would confirm until its next keepalive).
+   */
   async function committed(statement: string): Promise<bigint> {
+    await query('BEGIN')
     await query(statement)
-    const { rows } = await query('SELECT pg_current_wal_lsn()::text AS lsn')
+    const { rows } = await query('SELECT pg_current_wal_insert_lsn()::text AS lsn')
+    await query('COMMIT')
     return fromLsn((rows[0] as { lsn: string }).lsn)
   }
 
