@@ -8,7 +8,7 @@ import * as typeorm from 'typeorm'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { prismaCache } from '../../adapters/prisma/index.js'
 import { cacheOf, withCache } from '../../adapters/typeorm/index.js'
-import { createCache } from '../../src/index.js'
+import { consistencyToken, createCache, withReadYourWrites } from '../../src/index.js'
 import { PrismaClient } from '../chaos/generated/client.js'
 import { chaosRowSchema, tableStatements } from '../chaos/table.js'
 import { TEST_REDIS_TIMEOUT } from '../fixtures/redis-cache.js'
@@ -74,6 +74,22 @@ const heard = (stats: () => { invalidationsReceived: number }, before: number) =
   until(() => stats().invalidationsReceived > before, 'the other cache’s invalidation to arrive')
 
 describe('Prisma and TypeORM on one table and one Redis prefix', () => {
+  test('a write through either ORM gives its session a token with the position of its invalidation', async () => {
+    const [viaPrisma, viaTypeorm] = await withReadYourWrites(undefined, async () => {
+      await prisma.chaosRow.upsert({
+        where: { id: 6 },
+        create: { id: 6, bucket: 2, version: 6 },
+        update: { version: 61 },
+      })
+      const first = consistencyToken()
+      await dataSource.getRepository(ChaosRow).update({ id: 6 }, { version: 62 })
+      return [first, consistencyToken()]
+    })
+    const position = (token: string | undefined) => Number(token?.split('~')[1])
+    expect(viaPrisma).toMatch(new RegExp(`^${prefix}~\\d+~\\d+$`))
+    expect(position(viaTypeorm)).toBeGreaterThan(position(viaPrisma))
+  })
+
   test("a TypeORM update evicts Prisma's read of that row, and of lists of the table, not of other rows", async () => {
     await prismaRead(1)
     await prismaRead(2)
