@@ -18,6 +18,9 @@ const EXPECTED_EXPORTS: Record<string, Readonly<Record<string, string>>> = {
   ormcache: {
     createCache: 'function',
     hashArgs: 'function',
+    consistencyToken: 'function',
+    readYourWrites: 'function',
+    withReadYourWrites: 'function',
     OrmCacheError: 'function',
     InvalidOptionError: 'function',
     InvalidUsageError: 'function',
