@@ -82,6 +82,7 @@ interface Cascade {
 }
 
 export class BinlogStream implements ChangeSession {
+  readonly resumed = false
   readonly ended: Promise<Error | undefined>
   readonly #zongji: ZongJi
   readonly #sink: TransactionSink

@@ -141,12 +141,16 @@ export class ChangeFeed implements TransactionSink {
         await this.#stream.stop()
         break
       }
-      // The slot streams what commits from its creation on; whatever committed before, while no
-      // instance followed the stream, is covered by invalidating everything once.
-      await this.#host.invalidateAll()
-      this.#stats.gaps++
+      // A new slot streams what commits from its creation on; whatever committed before, while no
+      // instance followed the stream, is covered by invalidating everything once. A durable slot
+      // that resumes replays it instead.
+      const gap = !this.#stream.resumed
+      if (gap) {
+        await this.#host.invalidateAll()
+        this.#stats.gaps++
+      }
       this.#stats.error = undefined
-      this.#setState('streaming', { gap: true })
+      this.#setState('streaming', { gap })
       const renewal = this.#renewWhileStreaming(this.#stream)
       const startedAt = Date.now()
       const error = await this.#stream.ended

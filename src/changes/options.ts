@@ -12,6 +12,13 @@ export interface ChangeStreamOptions {
    * consumer starts, sets it to every table PostgreSQL can stream changes of.
    */
   publication?: string
+  /**
+   * PostgreSQL: a durable replication slot of this name, made if missing, instead of a temporary
+   * one per consumer. A consumer that takes over resumes where the last one confirmed, so nothing is
+   * invalidated wholesale; but the slot holds WAL while no consumer reads it. Drop it with
+   * `SELECT pg_drop_replication_slot('<name>')` when the app no longer runs.
+   */
+  slot?: string
 }
 
 export interface ResolvedChanges {
@@ -21,10 +28,14 @@ export interface ResolvedChanges {
   readonly database: string
   readonly publication: string
   readonly managedPublication: boolean
+  /** A durable slot's name; undefined for a temporary slot per consumer. */
+  readonly slot: string | undefined
 }
 
 const DEFAULT_PUBLICATION = 'ormcache'
-const KNOWN = new Set(['url', 'publication'])
+const KNOWN = new Set(['url', 'publication', 'slot'])
+// PostgreSQL's own rule for slot names.
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/
 
 /** Checks `changes` at construction: what can be told without connecting fails here, naming the option. */
 export function resolveChanges(changes: unknown): ResolvedChanges | undefined {
@@ -52,6 +63,18 @@ export function resolveChanges(changes: unknown): ResolvedChanges | undefined {
       publication,
     )
   }
+  if (
+    options.slot !== undefined &&
+    (kind !== 'postgres' || typeof options.slot !== 'string' || !SLOT_NAME.test(options.slot))
+  ) {
+    throw new InvalidOptionError(
+      'changes.slot',
+      kind === 'postgres'
+        ? 'a slot name of 1 to 63 characters from a-z 0-9 _'
+        : 'absent for MySQL and MariaDB, which have no slots',
+      options.slot,
+    )
+  }
   const database = decodeURIComponent(url.pathname.slice(1))
   if (kind === 'mysql' && database === '') {
     // A binlog holds every database of the server: the URL says which one the app's tables are in.
@@ -67,6 +90,7 @@ export function resolveChanges(changes: unknown): ResolvedChanges | undefined {
     database: `${url.hostname}:${url.port || (kind === 'postgres' ? '5432' : '3306')}/${database || 'postgres'}`,
     publication,
     managedPublication: options.publication === undefined,
+    slot: options.slot,
   }
 }
 

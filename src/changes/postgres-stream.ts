@@ -36,6 +36,7 @@ const POSTGRES_EPOCH_US = 946_684_800_000_000n
 /** A stream that has started: `ended` settles when it stops, with the error that stopped it if any. */
 export class PostgresStream implements ChangeSession {
   readonly ended: Promise<Error | undefined>
+  #resumed = false
   readonly #client: PgClient
   readonly #sink: TransactionSink
   readonly #decoder: PgoutputDecoder
@@ -50,6 +51,10 @@ export class PostgresStream implements ChangeSession {
   #statusTimer: NodeJS.Timeout | undefined
   #stopping = false
   #resolveEnded!: (error: Error | undefined) => void
+
+  get resumed(): boolean {
+    return this.#resumed
+  }
 
   private constructor(client: PgClient, sink: TransactionSink, primaryKeys: PrimaryKeys) {
     this.#client = client
@@ -66,7 +71,7 @@ export class PostgresStream implements ChangeSession {
    */
   static async start(settings: ResolvedChanges, sink: TransactionSink): Promise<PostgresStream> {
     const Client = await loadPg()
-    const primaryKeys = await prepare(Client, settings, sink)
+    const { primaryKeys, createSlot } = await prepare(Client, settings, sink)
     const client = new Client({
       connectionString: settings.url,
       replication: 'database',
@@ -78,8 +83,14 @@ export class PostgresStream implements ChangeSession {
       await client.connect()
       // The cache never keeps a process alive: an app that is done exits with its stream open.
       client.connection.stream.unref()
-      const slot = `ormcache_${randomBytes(8).toString('hex')}`
-      await client.query(`CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput NOEXPORT_SNAPSHOT`)
+      const slot = settings.slot ?? `ormcache_${randomBytes(8).toString('hex')}`
+      if (settings.slot === undefined) {
+        await client.query(`CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput NOEXPORT_SNAPSHOT`)
+      } else if (createSlot) {
+        await client.query(`CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput NOEXPORT_SNAPSHOT`)
+      }
+      // From 0/0 a slot streams from where it was last confirmed: a durable one that existed resumes.
+      stream.#resumed = settings.slot !== undefined && !createSlot
       await stream.#startReplication(slot, settings.publication)
     } catch (error) {
       await client.end().catch(() => undefined)
@@ -262,12 +273,33 @@ async function prepare(Client: PgClientConstructor, settings: ResolvedChanges, s
         )
       }
     }
-    return primaryKeys
+    return { primaryKeys, createSlot: settings.slot !== undefined && (await slotToCreate(client, settings.slot)) }
   } catch (error) {
     throw explain(error)
   } finally {
     await client.end().catch(() => undefined)
   }
+}
+
+/**
+ * Whether the durable slot must be made: it is missing, or PostgreSQL invalidated it (past
+ * `max_slot_wal_keep_size`), when it is dropped first. One of another database or plugin is not ours to touch.
+ */
+async function slotToCreate(client: PgClient, slot: string): Promise<boolean> {
+  const { rows } = await client.query(
+    `select wal_status, plugin, database = current_database() as here from pg_replication_slots where slot_name = $1`,
+    [slot],
+  )
+  const [found] = rows as { wal_status: string | null; plugin: string | null; here: boolean }[]
+  if (found === undefined) return true
+  if (!found.here || found.plugin !== 'pgoutput') {
+    throw new ChangeStreamError(
+      `the replication slot \`${slot}\` (option changes.slot) belongs to another database or plugin: name another slot`,
+    )
+  }
+  if (found.wal_status !== 'lost') return false
+  await client.query('select pg_drop_replication_slot($1)', [slot])
+  return true
 }
 
 // Ordinary and partitioned tables outside the system schemas, partitions left out (their changes

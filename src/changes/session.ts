@@ -2,6 +2,12 @@ import type { TransactionTags } from './transaction-tags.js'
 
 /** One connection following a database's changes: a PostgreSQL replication session, or a binlog reader. */
 export interface ChangeSession {
+  /**
+   * True when the session goes on from where an earlier one confirmed (a durable slot): nothing
+   * committed meanwhile is missed. False when it starts from now, and what committed while nobody
+   * followed the stream is unknown.
+   */
+  readonly resumed: boolean
   /** Settles when the session stops: with the error that stopped it, or `undefined` when asked to. */
   readonly ended: Promise<Error | undefined>
   stop(): Promise<void>

@@ -62,7 +62,7 @@ export function changeStreamSuite(backend: ChangeStreamBackend): {
   /** A prefix of its own for a test, whose keys are deleted after it. */
   prefix(label: string): string
   /** An instance of the app on `prefix`, following `changes` (the app's database by default); disconnected after the test. */
-  app(prefix: string, changes?: string): CachedPrisma
+  app(prefix: string, changes?: PrismaCacheOptions['changes']): CachedPrisma
 } {
   let databaseUrl = ''
   let redisUrlValue = ''
@@ -70,7 +70,7 @@ export function changeStreamSuite(backend: ChangeStreamBackend): {
   const clients: { $disconnect(): Promise<void> }[] = []
 
   /** An instance of the app on `prefix`, following `changes`; disconnected after the test. */
-  function app(prefix: string, changes = databaseUrl): Instance {
+  function app(prefix: string, changes: PrismaCacheOptions['changes'] = databaseUrl): Instance {
     const client = backend.prisma(databaseUrl, { redis: redisUrlValue, prefix, timeout: TEST_REDIS_TIMEOUT, changes })
     clients.push(client)
     return client

@@ -15,7 +15,7 @@ import { useResource } from '../helpers/lifecycle.js'
 import { startPostgres } from '../helpers/postgres-server.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { postgresUrl, redisUrl } from '../helpers/services.js'
-import { changeStreamSuite, extendWithCache } from './change-stream-suite.js'
+import { type CachedPrisma, changeStreamSuite, extendWithCache, FRESH_WITHIN_MS } from './change-stream-suite.js'
 
 const server = useResource(() => startPostgres())
 const SCHEMA_SQL = readFileSync(new URL('../adapters/prisma/schema.sql', import.meta.url), 'utf8')
@@ -61,9 +61,9 @@ const suite = changeStreamSuite({
   },
 })
 
-function query(statement: string) {
+function query(statement: string, values?: unknown[]) {
   if (sql === undefined) throw new Error('the database is not set up yet')
-  return sql.query(statement)
+  return sql.query(statement, values)
 }
 
 describe('slots', () => {
@@ -81,6 +81,63 @@ describe('slots', () => {
     expect(await slots()).toEqual([expect.objectContaining({ temporary: true })])
     await second.$disconnect()
     await until(async () => (await slots()).length === 0, 'every slot to be dropped')
+  })
+})
+
+const SLOT_ACTIVE = 'SELECT active FROM pg_replication_slots WHERE slot_name = $1'
+
+describe('a durable slot (changes.slot)', () => {
+  test('a consumer that takes over resumes where the last confirmed: writes made meanwhile arrive, nothing else is invalidated', async () => {
+    const prefix = suite.prefix('changes-durable')
+    const changes = { url: suite.databaseUrl(), slot: 'ormcache_durable_test' }
+    // An instance that does not follow the stream: its memory is what the consumers keep right.
+    const reader = extendWithCache(
+      new PrismaClient({ adapter: new PrismaPg({ connectionString: suite.databaseUrl(), max: 2 }) }),
+      { redis: await redisUrl(), prefix, timeout: TEST_REDIS_TIMEOUT },
+    )
+    let second: CachedPrisma | undefined
+    try {
+      const first = suite.app(prefix, changes)
+      await until(() => first.$cache.stats().changes?.state === 'streaming', 'the first consumer', 15_000)
+      // Made now: what committed before it is unknown, and everything was invalidated.
+      expect(first.$cache.stats().changes?.gaps).toBe(1)
+      await query(`INSERT INTO "User" ("email", "name") VALUES ('a@example.com', 'Ada'), ('b@example.com', 'Bea')`)
+      const name = (id: number) => () => reader.user.findUnique({ where: { id }, select: { name: true } })
+      await until(async () => (await name(2)()) !== null, 'the rows to be there')
+      await until(async () => (await reader.$cache.withInfo(name(1))).info.origin === 'l1', 'user 1 in memory')
+      await until(async () => (await reader.$cache.withInfo(name(2))).info.origin === 'l1', 'user 2 in memory')
+
+      await first.$disconnect()
+      const slots = await query(
+        `SELECT temporary, active FROM pg_replication_slots WHERE slot_name = '${changes.slot}'`,
+      )
+      expect(slots.rows).toEqual([{ temporary: false, active: false }])
+      // Written while no consumer runs: the slot keeps it.
+      await query(`UPDATE "User" SET "name" = 'Ada Lovelace' WHERE "id" = 1`)
+
+      second = suite.app(prefix, changes)
+      await until(() => second?.$cache.stats().changes?.state === 'streaming', 'the second consumer', 15_000)
+      expect(second.$cache.stats().changes?.gaps).toBe(0)
+      let last: unknown
+      await until(
+        async () => {
+          last = await name(1)()
+          return (last as { name?: string } | null)?.name === 'Ada Lovelace'
+        },
+        () => `the write made between consumers to arrive; read ${JSON.stringify(last)}`,
+        FRESH_WITHIN_MS,
+      )
+      expect((await reader.$cache.withInfo(name(2))).info.origin).toBe('l1')
+    } finally {
+      await reader.$disconnect()
+      await second?.$disconnect()
+      // As the README says to, once no consumer uses it.
+      await until(
+        async () => (await query(SLOT_ACTIVE, [changes.slot])).rows[0]?.active === false,
+        'the slot to be free',
+      )
+      await query('SELECT pg_drop_replication_slot($1)', [changes.slot])
+    }
   })
 })
 

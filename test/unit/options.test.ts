@@ -56,13 +56,15 @@ describe('options are validated at construction', () => {
     rejects({ changes: 42 }, 'changes')
     rejects({ changes: 'localhost:5432/app' }, 'changes')
     rejects({ changes: { url: 7 } }, 'changes.url')
-    rejects({ changes: { url: 'postgres://db/app', slot: 'x' } }, 'changes.slot')
+    rejects({ changes: { url: 'postgres://db/app', tables: ['x'] } }, 'changes.tables')
     rejects({ changes: { url: 'postgres://db/app', publication: '' } }, 'changes.publication')
     expect(() => createCache({ changes: 'file:./dev.db' })).toThrow(/SQLite has no change stream/)
     // A binlog holds every database of the server: which one is the app's must be said.
     rejects({ changes: 'mysql://root@db:3306' }, 'changes')
     rejects({ changes: { url: 'mariadb://root@db/app', publication: 'mine' } }, 'changes.publication')
     rejects({ changes: 'mongodb://db/app' }, 'changes')
+    rejects({ changes: { url: 'postgres://db/app', slot: 'Has-Capitals' } }, 'changes.slot')
+    rejects({ changes: { url: 'mysql://db/app', slot: 'ormcache' } }, 'changes.slot')
     // The URL may hold a password: it is never repeated in the message.
     expect(() => createCache({ changes: 'postgres://user:s3cret@db:99999/app' })).toThrow(/a malformed URL/)
     expect(() => createCache({ changes: 'postgres://user:s3cret@db:99999/app' })).not.toThrow(/s3cret/)
