@@ -1,27 +1,19 @@
 // Proves the private MariaDB helper gives what binlog tests rely on, and that
 // nothing it starts outlives the test, or the process, that started it.
-import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { connect } from 'node:net'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import mysql, { type RowDataPacket } from 'mysql2/promise'
-import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
-import { TYPESCRIPT_EXEC_ARGV, TYPESCRIPT_WORKER_START_MS } from '../fixtures/typescript-workers.js'
-import { until, withDeadline } from '../fixtures/wait.js'
+import { describe, expect, onTestFinished, test } from 'vitest'
 import { disposeAfterTest, useResource } from './lifecycle.js'
 import { type MariadbServer, startMariadb } from './mariadb-server.js'
+import { acceptsConnections, isProcessAlive, useServerChecks } from './server-checks.js'
+import { processesIn } from './server-process.js'
 
-interface StartedServer {
-  dataDir: string
-  port: number
-}
-
-// Filled by each test, checked once every test's cleanup has run.
-const started: StartedServer[] = []
+const servers = useServerChecks()
 
 async function remember(server: MariadbServer): Promise<string> {
   const dataDir = await dataDirectoryOf(server)
-  started.push({ dataDir, port: server.port })
+  servers.remember({ dir: dirname(dataDir), ports: [server.port] })
   return dataDir
 }
 
@@ -160,58 +152,14 @@ describe('startMariadb', () => {
   })
 
   test('dies with the process that started it, even one killed without cleanup', async () => {
-    // A stand-in for a test worker that vitest ends with a signal, running this helper as a test would.
-    const owner = spawn(
-      process.execPath,
-      [
-        ...TYPESCRIPT_EXEC_ARGV,
-        '--input-type=module',
-        '-e',
-        `import { readFileSync } from 'node:fs'
-         const { startMariadb } = await import(process.argv[1])
-         const server = await startMariadb()
-         const [{ dataDir }] = await server.query('SELECT @@datadir AS dataDir')
-         const pid = Number(readFileSync(dataDir + '../mysqld.pid', 'utf8'))
-         process.stdout.write(JSON.stringify({ port: server.port, dataDir: dataDir.slice(0, -1), pid }) + '\\n')
-         setInterval(() => {}, 1000)`,
-        new URL('./mariadb-server.ts', import.meta.url).href,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+    await servers.expectToDieWithOwner(
+      new URL('./mariadb-server.ts', import.meta.url),
+      `const server = await helper.startMariadb()
+       const [{ dataDir }] = await server.query('SELECT @@datadir AS dataDir')
+       const pid = Number(readFileSync(dataDir + '../mysqld.pid', 'utf8'))
+       return { pid, dir: dirname(dataDir), port: server.port }`,
     )
-    onTestFinished(() => {
-      owner.kill('SIGKILL')
-    })
-    const printed = new Promise<{ port: number; dataDir: string; pid: number }>((resolve) => {
-      let output = ''
-      owner.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('\n')) resolve(JSON.parse(output))
-      })
-    })
-    const { port, dataDir, pid } = await withDeadline(
-      printed,
-      'the owner process to start a server',
-      TYPESCRIPT_WORKER_START_MS,
-    )
-    started.push({ dataDir, port })
-    expect(processesIn(dataDir)).toEqual([pid])
-
-    // Even a server that a test has frozen.
-    process.kill(pid, 'SIGSTOP')
-    owner.kill('SIGKILL')
-    await until(() => !isProcessAlive(pid), 'the orphaned server to die', 10_000)
-    await until(() => !existsSync(dirname(dataDir)), 'its dir to be removed', 10_000)
-    expect(await acceptsConnections(port)).toBe(false)
   })
-})
-
-afterAll(async () => {
-  // Every test above disposed its servers when it finished, passed or failed.
-  for (const { dataDir, port } of started) {
-    expect(processesIn(dataDir), `processes still running in ${dataDir}`).toEqual([])
-    expect(existsSync(dirname(dataDir)), `${dirname(dataDir)} still exists`).toBe(false)
-    expect(await acceptsConnections(port), `port ${port} still open`).toBe(false)
-  }
 })
 
 /** The data dir, without the trailing slash @@datadir has. */
@@ -223,39 +171,4 @@ async function dataDirectoryOf(server: MariadbServer): Promise<string> {
 // The helper puts the pid file next to the data dir.
 function serverPidOf(dataDir: string): number {
   return Number(readFileSync(join(dirname(dataDir), 'mysqld.pid'), 'utf8'))
-}
-
-// mariadbd's working directory is its data dir.
-function processesIn(dataDir: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        return readlinkSync(`/proc/${pid}/cwd`) === dataDir
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
-}
-
-// A zombie (exited, not yet reaped) counts as dead: it holds no port and runs no code.
-function isProcessAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-function acceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }

@@ -1,28 +1,20 @@
 // Proves the private PostgreSQL helper gives what logical replication and
 // crash tests rely on, and that nothing it starts outlives the test, or the
 // process, that started it.
-import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { connect } from 'node:net'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import pg from 'pg'
-import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
-import { TYPESCRIPT_EXEC_ARGV, TYPESCRIPT_WORKER_START_MS } from '../fixtures/typescript-workers.js'
-import { until, withDeadline } from '../fixtures/wait.js'
+import { describe, expect, onTestFinished, test } from 'vitest'
 import { disposeAfterTest, useResource } from './lifecycle.js'
 import { type PostgresServer, startPostgres } from './postgres-server.js'
+import { acceptsConnections, isProcessAlive, useServerChecks } from './server-checks.js'
+import { processesIn } from './server-process.js'
 
-interface StartedServer {
-  dataDir: string
-  port: number
-}
-
-// Filled by each test, checked once every test's cleanup has run.
-const started: StartedServer[] = []
+const servers = useServerChecks()
 
 async function remember(server: PostgresServer): Promise<string> {
   const dataDir = await dataDirectoryOf(server)
-  started.push({ dataDir, port: server.port })
+  servers.remember({ dir: dirname(dataDir), ports: [server.port] })
   return dataDir
 }
 
@@ -167,59 +159,14 @@ describe('startPostgres', () => {
   })
 
   test('dies with the process that started it, even one killed without cleanup', async () => {
-    // A stand-in for a test worker that vitest ends with a signal, running this helper as a test would.
-    const owner = spawn(
-      process.execPath,
-      [
-        ...TYPESCRIPT_EXEC_ARGV,
-        '--input-type=module',
-        '-e',
-        `import { readFileSync } from 'node:fs'
-         const { startPostgres } = await import(process.argv[1])
-         const server = await startPostgres()
-         const [{ data_directory: dataDir }] = await server.query('SHOW data_directory')
-         const pid = Number(readFileSync(dataDir + '/postmaster.pid', 'utf8').split('\\n')[0])
-         process.stdout.write(JSON.stringify({ port: server.port, dataDir, pid }) + '\\n')
-         setInterval(() => {}, 1000)`,
-        new URL('./postgres-server.ts', import.meta.url).href,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+    await servers.expectToDieWithOwner(
+      new URL('./postgres-server.ts', import.meta.url),
+      `const server = await helper.startPostgres()
+       const [{ data_directory: dataDir }] = await server.query('SHOW data_directory')
+       const pid = Number(readFileSync(dataDir + '/postmaster.pid', 'utf8').split('\\n')[0])
+       return { pid, dir: dirname(dataDir), port: server.port }`,
     )
-    onTestFinished(() => {
-      owner.kill('SIGKILL')
-    })
-    const printed = new Promise<{ port: number; dataDir: string; pid: number }>((resolve) => {
-      let output = ''
-      owner.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('\n')) resolve(JSON.parse(output))
-      })
-    })
-    const { port, dataDir, pid } = await withDeadline(
-      printed,
-      'the owner process to start a server',
-      TYPESCRIPT_WORKER_START_MS,
-    )
-    started.push({ dataDir, port })
-    expect(isProcessAlive(pid)).toBe(true)
-
-    // Even a postmaster that a test has frozen.
-    process.kill(pid, 'SIGSTOP')
-    owner.kill('SIGKILL')
-    await until(() => !isProcessAlive(pid), 'the orphaned postmaster to die', 10_000)
-    await until(() => processesIn(dataDir).length === 0, 'its children to die', 10_000)
-    await until(() => !existsSync(dirname(dataDir)), 'its dir to be removed', 10_000)
-    expect(await acceptsConnections(port)).toBe(false)
   })
-})
-
-afterAll(async () => {
-  // Every test above disposed its servers when it finished, passed or failed.
-  for (const { dataDir, port } of started) {
-    expect(processesIn(dataDir), `processes still running in ${dataDir}`).toEqual([])
-    expect(existsSync(dirname(dataDir)), `${dirname(dataDir)} still exists`).toBe(false)
-    expect(await acceptsConnections(port), `port ${port} still open`).toBe(false)
-  }
 })
 
 async function dataDirectoryOf(server: PostgresServer): Promise<string> {
@@ -239,39 +186,4 @@ function sharedMemoryIdOf(dataDir: string): string {
 function sharedMemorySegments(): string[] {
   const lines = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1)
   return lines.map((line) => line.trim().split(/\s+/)[1]!)
-}
-
-// A postgres process's working directory is its data dir.
-function processesIn(dataDir: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        return readlinkSync(`/proc/${pid}/cwd`) === dataDir
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
-}
-
-// A zombie (exited, not yet reaped) counts as dead: it holds no port and runs no code.
-function isProcessAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-function acceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }

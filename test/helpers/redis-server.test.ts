@@ -1,26 +1,17 @@
 // Proves the chaos helper does what chaos tests rely on, and that nothing it
-// starts outlives the test that started it.
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, describe, expect, test } from 'vitest'
-import { until, withDeadline } from '../fixtures/wait.js'
+// starts outlives the test, or the process, that started it.
+import { readlinkSync } from 'node:fs'
+import { describe, expect, test } from 'vitest'
 import { disposeAfterTest } from './lifecycle.js'
 import { deleteKeysWithPrefix, uniquePrefix } from './prefix.js'
-import { OWNER_WATCHDOG_SCRIPT, type RedisServer, startRedis, startRedisCluster } from './redis-server.js'
+import { type RedisServer, startRedis, startRedisCluster } from './redis-server.js'
+import { acceptsConnections, isProcessAlive, useServerChecks } from './server-checks.js'
 
-interface StartedProcess {
-  pid: number
-  ports: number[]
-}
+const servers = useServerChecks()
 
-// Filled by each test, checked once every test's cleanup has run.
-const started: StartedProcess[] = []
-
+// redis-server runs in its dir (--dir).
 function remember(server: RedisServer, extraPorts: number[] = []): void {
-  started.push({ pid: server.pid!, ports: [server.port, ...extraPorts] })
+  servers.remember({ dir: readlinkSync(`/proc/${server.pid}/cwd`), ports: [server.port, ...extraPorts] })
 }
 
 describe('startRedis', () => {
@@ -79,32 +70,11 @@ describe('startRedis', () => {
   })
 
   test('dies with the process that started it, even one killed without cleanup', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ormcache-watchdog-'))
-    // A stand-in for a test worker that vitest ends with a signal: it owns the watchdog's stdin pipe.
-    const owner = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const { spawn } = require('node:child_process')
-         const [script, dir] = process.argv.slice(1)
-         const args = ['--port', '0', '--save', '', '--appendonly', 'no', '--dir', dir]
-         const child = spawn('sh', ['-c', script, 'sh', dir, 'redis-server', ...args], { stdio: ['pipe', 'pipe', 'ignore'] })
-         child.stdout.once('data', (pid) => process.stdout.write(String(pid)))
-         setInterval(() => {}, 1000)`,
-        OWNER_WATCHDOG_SCRIPT,
-        dir,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+    await servers.expectToDieWithOwner(
+      new URL('./redis-server.ts', import.meta.url),
+      `const server = await helper.startRedis()
+       return { pid: server.pid, dir: readlinkSync('/proc/' + server.pid + '/cwd'), port: server.port }`,
     )
-    const printed = new Promise<number>((resolve) => owner.stdout.once('data', (pid) => resolve(Number(pid))))
-    const redisPid = await withDeadline(printed, 'the owner process to print the pid of its redis-server', 10_000)
-    expect(isProcessAlive(redisPid)).toBe(true)
-
-    owner.kill('SIGKILL')
-    await until(() => !isProcessAlive(redisPid), 'the orphaned redis-server to die')
-    // Its temp directory is removed too as a rule, but not always (about one run in ten the
-    // watchdog shell is gone before its `rm`; cause not found): only the process is asserted.
-    rmSync(dir, { recursive: true, force: true })
   })
 })
 
@@ -134,14 +104,6 @@ describe('startRedisCluster', () => {
   })
 })
 
-afterAll(async () => {
-  // Every test above disposed its servers when it finished, passed or failed.
-  for (const { pid, ports } of started) {
-    expect(isProcessAlive(pid), `redis-server pid ${pid} still running`).toBe(false)
-    for (const port of ports) expect(await acceptsConnections(port), `port ${port} still open`).toBe(false)
-  }
-})
-
 async function ownerPortOf(nodes: readonly RedisServer[], key: string): Promise<number> {
   for (const node of nodes) {
     const client = node.client({ lazyConnect: true })
@@ -150,25 +112,4 @@ async function ownerPortOf(nodes: readonly RedisServer[], key: string): Promise<
     if (owned) return node.port
   }
   throw new Error(`no node holds ${key}`)
-}
-
-// A zombie (exited, not yet reaped) counts as dead: it holds no port and runs no code.
-function isProcessAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-function acceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }

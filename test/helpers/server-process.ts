@@ -5,7 +5,16 @@
 // how readiness is checked) stays in its helper. Linux only (/proc, setsid).
 // Free of vitest, as those helpers are.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chownSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
+import {
+  chownSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 import { createServer, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -40,7 +49,7 @@ export interface ServerDirOptions {
   readonly log: string
   /** Shell commands with which the watchdog ends the command, whose pid is `$server`, once this process is gone. */
   readonly killOrphan: string
-  /** Runs each command in a process group of its own (setsid), which `signal` then signals whole. */
+  /** Runs each command in a process group of its own (setsid), which WatchedProcess.signal then signals whole. */
   readonly processGroup?: boolean
   /** Shell commands run before the dir, `$1`, is removed. */
   readonly beforeRemove?: string
