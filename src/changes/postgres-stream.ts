@@ -29,6 +29,9 @@ type PgClientConstructor = new (config: Record<string, unknown>) => PgClient
 // transaction streams at the pace Redis takes its invalidations, in bounded memory.
 const HIGH_WATER = 1_000
 const LOW_WATER = 100
+/** How often the stream looks whether a position can be confirmed (invalidations that waited for Redis went through). */
+const CONFIRM_CHECK_MS = 1_000
+/** Longest time between two status messages, so the server knows the consumer lives. */
 const STATUS_INTERVAL_MS = 10_000
 // Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch.
 const POSTGRES_EPOCH_US = 946_684_800_000_000n
@@ -48,6 +51,7 @@ export class PostgresStream implements ChangeSession {
   #confirmed = 0n
   /** The positions in the last status sent. */
   #sent = { received: 0n, confirmed: 0n }
+  #sentAt = 0
   #statusTimer: NodeJS.Timeout | undefined
   #stopping = false
   #resolveEnded!: (error: Error | undefined) => void
@@ -120,7 +124,7 @@ export class PostgresStream implements ChangeSession {
       () => this.#end(this.#stopping ? undefined : new ChangeStreamError('PostgreSQL ended the replication stream')),
       (error: unknown) => this.#end(this.#stopping ? undefined : explain(error)),
     )
-    this.#statusTimer = setInterval(() => this.#sendStatus(), STATUS_INTERVAL_MS)
+    this.#statusTimer = setInterval(() => this.#tick(), CONFIRM_CHECK_MS)
     this.#statusTimer.unref()
     const endedBeforeStart = streaming.then(() => {
       throw new ChangeStreamError('PostgreSQL ended the replication stream before it started')
@@ -193,6 +197,18 @@ export class PostgresStream implements ChangeSession {
     if (this.#received !== this.#sent.received || this.#confirmed !== this.#sent.confirmed) this.#sendStatus()
   }
 
+  /**
+   * Invalidations kept for Redis while it was away go through on their own (the cache resends them):
+   * once they have, and nothing is being handled, everything received is confirmed.
+   */
+  #tick(): void {
+    if (this.#queue.length === 0 && !this.#draining && this.#transaction.empty && this.#sink.settled()) {
+      this.#confirmed = this.#received
+    }
+    const moved = this.#received !== this.#sent.received || this.#confirmed !== this.#sent.confirmed
+    if (moved || Date.now() - this.#sentAt >= STATUS_INTERVAL_MS) this.#sendStatus()
+  }
+
   /** Standby status: received up to `#received`, flushed and applied up to what Redis holds. */
   #sendStatus(): void {
     if (this.#stopping) return
@@ -205,6 +221,7 @@ export class PostgresStream implements ChangeSession {
     status[33] = 0 // no reply requested
     this.#client.connection.sendCopyFromChunk(status)
     this.#sent = { received: this.#received, confirmed: this.#confirmed }
+    this.#sentAt = Date.now()
   }
 
   #end(error: Error | undefined): void {
