@@ -15,6 +15,7 @@ import { type CacheOptions, type ResolvedOptions, resolveOptions } from './optio
 import { PendingInvalidations } from './pending-invalidations.js'
 import { currentSession } from './read-your-writes.js'
 import { connectRedis, type RedisConnection } from './redis/connection.js'
+import { warnMemoryOnly } from './redis/memory-only-warning.js'
 import { warnWhileUnreachable } from './redis/unreachable-warning.js'
 import { RedisRestarts } from './redis-restarts.js'
 import { SocketReads } from './socket-reads.js'
@@ -114,6 +115,7 @@ class TieredCache implements AdapterCache {
       if (this.#l2 === undefined || this.#bus === undefined) return
       await this.#l2.invalidate(tags, this.#nextId(), this.#bus.encode(tags), true)
     })
+    if (options.redisGivenUndefined) warnMemoryOnly()
     if (options.redis !== undefined) {
       const redis = connectRedis(options.redis, options.timeoutMs)
       this.#redis = redis

@@ -106,6 +106,8 @@ export interface ResolvedOptions {
   readonly timeoutMs: number
   readonly tagTtlMs: number
   readonly changes: ResolvedChanges | undefined
+  /** `redis` was given, as `undefined`: most likely an unset environment variable, worth a warning. */
+  readonly redisGivenUndefined: boolean
 }
 
 /** The `prefix` when none is given. */
@@ -154,6 +156,7 @@ export function resolveOptions(options: CacheOptions = {}, adapterOptions: reado
     timeoutMs: parseDuration(options.timeout ?? '250ms', 'timeout', 1),
     tagTtlMs,
     changes: resolveChanges(options.changes),
+    redisGivenUndefined: 'redis' in options && options.redis === undefined,
   }
 }
 

@@ -232,7 +232,7 @@ export class ChangeFeed implements TransactionSink {
   #warn(message: string): void {
     if (warned.has(message)) return
     warned.add(message)
-    process.emitWarning(message, { code: 'ORMCACHE_CHANGE_STREAM' })
+    process.emitWarning(message, { type: 'OrmCacheWarning', code: 'ORMCACHE_CHANGE_STREAM' })
   }
 
   /** Waits `ms`, or less when the feed stops; never keeps the process alive. */
