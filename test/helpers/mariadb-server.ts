@@ -9,8 +9,9 @@ import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import { HOST, launchOnFreePort, type PortRange, ServerDir, type WatchedProcess } from './server-process.js'
 
-const INSTALL_DB = '/usr/bin/mariadb-install-db'
-const MARIADBD = '/usr/sbin/mariadbd'
+// Debian's paths, unless the environment names others.
+const INSTALL_DB = process.env.ORMCACHE_MARIADB_INSTALL_DB ?? '/usr/bin/mariadb-install-db'
+const MARIADBD = process.env.ORMCACHE_MARIADBD ?? '/usr/sbin/mariadbd'
 const SUPERUSER = 'root'
 // Below everything the other helpers pick: postgres-server.ts takes 10000-12000,
 // redis-server.ts 12000-22000 and their cluster bus ports 22000-32000.

@@ -23,7 +23,8 @@ import {
   type WatchedProcess,
 } from './server-process.js'
 
-const BIN_DIR = '/usr/lib/postgresql/15/bin'
+// Debian's PostgreSQL 15, unless ORMCACHE_PG_BIN names another directory holding initdb and postgres.
+const BIN_DIR = process.env.ORMCACHE_PG_BIN ?? '/usr/lib/postgresql/15/bin'
 const SUPERUSER = 'postgres'
 const DEFAULT_DATABASE = 'postgres'
 // Below Linux's ephemeral range (32768+), and below everything redis-server.ts
