@@ -119,6 +119,8 @@ export class BinlogStream implements ChangeSession {
       zongji.on('ready', () => resolve())
       zongji.on('error', (error) => {
         reject(explain(error))
+        // Its connections are of no more use: the consumer starts a new session.
+        if (!stream.#stopping) zongji.stop()
         stream.#end(explain(error))
       })
       zongji.on('stopped', () =>

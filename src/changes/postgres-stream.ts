@@ -82,7 +82,11 @@ export class PostgresStream implements ChangeSession {
       application_name: 'ormcache-changes',
     })
     const stream = new PostgresStream(client, sink, primaryKeys)
-    client.on('error', (error) => stream.#end(explain(error)))
+    client.on('error', (error) => {
+      // What is left of the connection is of no use: the consumer starts a new session.
+      client.end().catch(() => undefined)
+      stream.#end(explain(error))
+    })
     try {
       await client.connect()
       // The cache never keeps a process alive: an app that is done exits with its stream open.
