@@ -87,8 +87,9 @@ export interface CacheOptions {
   /**
    * Follow the database's own change stream, so writes made outside this app (another service, a
    * script, psql, a trigger, a cascade) invalidate the cache too, within the stream's lag: a
-   * `postgres://` URL (a role with `REPLICATION`, on a server with `wal_level = logical`), or
-   * `{ url, publication }`. One instance per prefix follows it; the others stand by.
+   * `postgres://` URL (a role with `REPLICATION`, on a server with `wal_level = logical`), a
+   * `mysql://` URL naming its database (row binlog), or `{ url, publication, slot }`. One instance
+   * per prefix follows it; the others stand by.
    */
   changes?: string | ChangeStreamOptions
 }

@@ -43,7 +43,7 @@ export function resolveChanges(changes: unknown): ResolvedChanges | undefined {
   const options: Partial<ChangeStreamOptions> =
     typeof changes === 'string' ? { url: changes } : (changes as Partial<ChangeStreamOptions>)
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidOptionError('changes', 'a postgres:// or mysql:// URL, or { url, publication }', changes)
+    throw new InvalidOptionError('changes', 'a postgres:// or mysql:// URL, or { url, publication, slot }', changes)
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new InvalidOptionError(`changes.${key}`, `one of ${[...KNOWN].join(', ')}`, key)
